@@ -1,0 +1,226 @@
+//! Checks of the rules a transition declares: who may fire it, how overrides are
+//! restricted, which declaration wins, and what its actions undo.
+
+use super::{Decls, Report, transitions};
+use crate::ast::{self, ActorRole, Clause, TransitionKind};
+use crate::diagnostic::{Code, Diagnostic, Label};
+
+pub(super) fn check(machine: &ast::MachineDecl, decls: &Decls<'_>, report: &mut Report) {
+    for t in transitions(machine) {
+        repeated_clauses(t, report);
+        missing_by(t, report);
+        leaves_terminal(t, decls, report);
+        if t.kind == TransitionKind::Override {
+            override_actors(t, decls, report);
+        }
+    }
+    for item in &machine.items {
+        let clauses = match item {
+            ast::Item::Transition(t) => &t.clauses,
+            ast::Item::Hook(h) => &h.clauses,
+            _ => continue,
+        };
+        self_undo(clauses, report);
+    }
+    shadowing(machine, report);
+}
+
+fn keyword(t: &ast::TransitionDecl) -> &'static str {
+    match t.kind {
+        TransitionKind::On => "on",
+        TransitionKind::Override => "override",
+    }
+}
+
+/// `by`, `when` and `within` say one thing each; a second one is a contradiction or a
+/// copy, and either way the reader cannot tell which was meant.
+fn repeated_clauses(t: &ast::TransitionDecl, report: &mut Report) {
+    let mut firsts: [Option<ast::Span>; 3] = [None; 3];
+    for clause in &t.clauses {
+        let (slot, name) = match clause {
+            Clause::By(_) => (0, "by"),
+            Clause::When(_) => (1, "when"),
+            Clause::Within(_) => (2, "within"),
+            Clause::Do(_) | Clause::Emit(_) => continue,
+        };
+        let span = clause.span();
+        match firsts[slot] {
+            Some(first) => report.push(
+                Diagnostic::new(
+                    Code::RepeatedClause,
+                    format!("`{name}` appears twice in `{} {}`", keyword(t), t.event.name),
+                    Label::new(span, "second clause"),
+                )
+                .with_secondary(Label::new(first, "first clause"))
+                .with_help(match name {
+                    "by" => "list every actor in one `by` clause: `by a, b`",
+                    "when" => "combine the conditions in one `when`: `when a and b`",
+                    _ => "a transition is within at most one calendar",
+                }),
+            ),
+            None => firsts[slot] = Some(span),
+        }
+    }
+}
+
+fn missing_by(t: &ast::TransitionDecl, report: &mut Report) {
+    if t.clauses.iter().any(|c| matches!(c, Clause::By(_))) {
+        return;
+    }
+    report.push(
+        Diagnostic::new(
+            Code::NoActors,
+            format!("`{} {}` says nobody may fire it", keyword(t), t.event.name),
+            Label::new(t.keyword.to(t.event.span), "no `by` clause"),
+        )
+        .with_help("add a `by` clause naming who may fire it, such as `by system`"),
+    );
+}
+
+fn leaves_terminal(t: &ast::TransitionDecl, decls: &Decls<'_>, report: &mut Report) {
+    if t.kind != TransitionKind::On {
+        return;
+    }
+    for from in &t.from {
+        if decls.is_terminal(&from.name) {
+            let mut d = Diagnostic::new(
+                Code::LeavesTerminal,
+                format!(
+                    "`on {}` leaves terminal state `{}`",
+                    t.event.name, from.name
+                ),
+                Label::new(from.span, "terminal state"),
+            )
+            .with_help("only an `override` may leave a terminal state; use `override` with staff actors and `(reason)`");
+            if let Some(state) = decls.state(&from.name) {
+                d = d.with_secondary(Label::new(state.span, "declared terminal here"));
+            }
+            report.push(d);
+        }
+    }
+}
+
+fn override_actors(t: &ast::TransitionDecl, decls: &Decls<'_>, report: &mut Report) {
+    let by = t.clauses.iter().filter_map(|c| match c {
+        Clause::By(b) => Some(b),
+        _ => None,
+    });
+    for actor in by.flat_map(|b| &b.actors) {
+        // An undeclared actor is reported once, as undeclared.
+        let Some(decl) = decls.actors.get(actor.name.name.as_str()) else {
+            continue;
+        };
+        if !matches!(decl.role, Some((ActorRole::Staff, _))) {
+            report.push(
+                Diagnostic::new(
+                    Code::OverrideNotStaff,
+                    format!(
+                        "override `{}` may be fired by `{}`, which is not staff",
+                        t.event.name, actor.name.name
+                    ),
+                    Label::new(actor.name.span, "not a staff actor"),
+                )
+                .with_secondary(Label::new(decl.span, "declared here"))
+                .with_help(format!(
+                    "only staff may override; remove `{}` or declare it `actor {} staff`",
+                    actor.name.name, actor.name.name
+                )),
+            );
+        }
+        if actor.reason.is_none() {
+            report.push(
+                Diagnostic::new(
+                    Code::OverrideWithoutReason,
+                    format!(
+                        "override `{}` lets `{}` act without a reason",
+                        t.event.name, actor.name.name
+                    ),
+                    Label::new(actor.span, "needs `(reason)`"),
+                )
+                .with_help(format!(
+                    "overrides are audited with a reason: write `{}(reason)`",
+                    actor.name.name
+                )),
+            );
+        }
+    }
+}
+
+fn self_undo(clauses: &[Clause], report: &mut Report) {
+    let actions = clauses.iter().filter_map(|c| match c {
+        Clause::Do(d) => Some(&d.actions),
+        _ => None,
+    });
+    for action in actions.flatten() {
+        if let Some(undo) = action.undo.as_ref().filter(|u| u.name == action.name.name) {
+            report.push(
+                Diagnostic::new(
+                    Code::SelfUndo,
+                    format!("action `{}` is its own undo", action.name.name),
+                    Label::new(undo.span, "undoes itself"),
+                )
+                .with_help(format!(
+                    "name the compensating action, such as `do {} undo reverse_{}`",
+                    action.name.name, action.name.name
+                )),
+            );
+        }
+    }
+}
+
+/// The file-order rule: for one (state, event), the first declaration whose `by` names
+/// the actor and whose guard holds wins. An unguarded one always holds, so every later
+/// declaration for the same state, event and actor is dead.
+fn shadowing(machine: &ast::MachineDecl, report: &mut Report) {
+    let decls: Vec<&ast::TransitionDecl> = transitions(machine).collect();
+    for (i, earlier) in decls.iter().enumerate() {
+        let guarded = earlier.clauses.iter().any(|c| matches!(c, Clause::When(_)));
+        if guarded {
+            continue;
+        }
+        for later in &decls[i + 1..] {
+            if later.event.name != earlier.event.name {
+                continue;
+            }
+            let Some(state) = later
+                .from
+                .iter()
+                .find(|s| earlier.from.iter().any(|e| e.name == s.name))
+            else {
+                continue;
+            };
+            for actor in actors(later) {
+                let Some(winner) = actors(earlier).find(|a| a.name.name == actor.name.name) else {
+                    continue;
+                };
+                report.push(
+                    Diagnostic::new(
+                        Code::Shadowed,
+                        format!(
+                            "`{}` from `{}` by `{}` is already decided by an earlier unguarded declaration",
+                            later.event.name, state.name, actor.name.name
+                        ),
+                        Label::new(actor.name.span, "never chosen for this actor"),
+                    )
+                    .with_secondary(Label::new(
+                        winner.name.span,
+                        "this unguarded declaration always wins",
+                    ))
+                    .with_help(
+                        "add a `when` guard to the earlier declaration, or move this one before it",
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn actors(t: &ast::TransitionDecl) -> impl Iterator<Item = &ast::ActorRef> {
+    t.clauses
+        .iter()
+        .filter_map(|c| match c {
+            Clause::By(b) => Some(&b.actors),
+            _ => None,
+        })
+        .flatten()
+}
