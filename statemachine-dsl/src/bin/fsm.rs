@@ -1,1 +1,249 @@
-fn main() {}
+//! `fsm`: check, graph and format `.fsm` files.
+//!
+//! Exit codes: 0 when every file is clean (warnings allowed), 1 when a file has an
+//! error (or `fmt --check` would change one), 2 on a usage or IO error.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use statemachine_dsl::{Diagnostic, SourceFile, check, format, to_dot, to_mermaid};
+
+#[derive(Parser, Debug)]
+#[command(name = "fsm", version, about = "Check, graph and format .fsm state machines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Report every problem of each file; exit 1 if any file has an error.
+    Check {
+        /// The files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// `human` for people, `json` for one JSON diagnostic per line on stdout.
+        #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+        message_format: MessageFormat,
+    },
+    /// Export the state graph of a file.
+    Graph {
+        file: PathBuf,
+        /// The graph language.
+        #[arg(long, value_enum)]
+        format: GraphFormat,
+        /// Where to write the graph; standard output when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Rewrite files in the canonical layout.
+    Fmt {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Change nothing; exit 1 if a file is not in the canonical layout.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+/// What a command found, as opposed to a usage or IO error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Clean,
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // `--help` and `--version` are not errors.
+            let _ = error.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            let rendered = error.to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let reason = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("fsm: {reason} (see `fsm --help`)");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Check {
+            files,
+            message_format,
+        } => run_check(&files, message_format),
+        Command::Graph {
+            file,
+            format,
+            output,
+        } => run_graph(&file, format, output.as_deref()),
+        Command::Fmt { files, check } => run_fmt(&files, check),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        // A reader that stops early (`fsm graph ... | head`) is not a failure.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("fsm: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn read(path: &Path) -> Result<String> {
+    fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn display_name(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn run_check(files: &[PathBuf], message_format: MessageFormat) -> Result<Outcome> {
+    // Read every file first, so that a missing file is a usage error reported before
+    // any output rather than halfway through it.
+    let sources = files
+        .iter()
+        .map(|path| Ok((display_name(path), read(path)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let (mut errors, mut warnings) = (0, 0);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    for (name, source) in &sources {
+        let file = SourceFile::new(name, source);
+        let diagnostics = check(source).diagnostics;
+        errors += diagnostics.iter().filter(|d| d.is_error()).count();
+        warnings += diagnostics.iter().filter(|d| !d.is_error()).count();
+        match message_format {
+            MessageFormat::Human => eprint!("{}", human(&file, &diagnostics)),
+            MessageFormat::Json => {
+                for d in &diagnostics {
+                    serde_json::to_writer(&mut out, &file.to_json(d))?;
+                    writeln!(out)?;
+                }
+            }
+        }
+    }
+    if matches!(message_format, MessageFormat::Human) {
+        eprintln!(
+            "fsm: checked {} {}: {}, {}",
+            sources.len(),
+            plural(sources.len(), "file"),
+            count(errors, "error"),
+            count(warnings, "warning")
+        );
+    }
+    Ok(if errors > 0 {
+        Outcome::Problems
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// The rendered diagnostics, each followed by a blank line.
+fn human(file: &SourceFile<'_>, diagnostics: &[Diagnostic]) -> String {
+    diagnostics.iter().map(|d| file.render(d) + "\n").collect()
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
+    }
+}
+
+fn count(n: usize, word: &str) -> String {
+    format!("{n} {}", plural(n, word))
+}
+
+fn run_graph(path: &Path, format: GraphFormat, output: Option<&Path>) -> Result<Outcome> {
+    let source = read(path)?;
+    let name = display_name(path);
+    let checked = check(&source);
+    let file = SourceFile::new(&name, &source);
+    eprint!("{}", human(&file, &checked.diagnostics));
+    let Some(model) = checked.model else {
+        eprintln!("fsm: {name} has errors; no graph was written");
+        return Ok(Outcome::Problems);
+    };
+    let graph = match format {
+        GraphFormat::Dot => to_dot(&model),
+        GraphFormat::Mermaid => to_mermaid(&model),
+    };
+    match output {
+        Some(out) => write_atomically(out, &graph)?,
+        None => io::stdout().lock().write_all(graph.as_bytes())?,
+    }
+    Ok(Outcome::Clean)
+}
+
+fn run_fmt(files: &[PathBuf], check_only: bool) -> Result<Outcome> {
+    let mut outcome = Outcome::Clean;
+    for path in files {
+        let source = read(path)?;
+        let name = display_name(path);
+        match format(&source) {
+            Err(diagnostics) => {
+                let file = SourceFile::new(&name, &source);
+                eprint!("{}", human(&file, &diagnostics));
+                eprintln!("fsm: {name} has syntax errors; it was left unchanged");
+                outcome = Outcome::Problems;
+            }
+            Ok(formatted) if formatted == source => {}
+            Ok(_) if check_only => {
+                println!("would reformat {name}");
+                outcome = Outcome::Problems;
+            }
+            Ok(formatted) => {
+                write_atomically(path, &formatted)?;
+                println!("formatted {name}");
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// Writes through a temporary file in the same folder and renames it into place, so
+/// that an interrupted write never leaves a half-written machine behind.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let temp = dir.join(format!(".{}.fsm-tmp", file_name.to_string_lossy()));
+    fs::write(&temp, text).with_context(|| format!("cannot write {}", temp.display()))?;
+    // Keep the permissions of the file being replaced.
+    if let Ok(metadata) = fs::metadata(path) {
+        fs::set_permissions(&temp, metadata.permissions())?;
+    }
+    fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
+}
