@@ -8,13 +8,13 @@
 //!
 //! let source = r#"
 //!     machine Door {
-//!         state closed initial
+//!         state shut initial
 //!         state open
 //!         state broken terminal
 //!         actor user
-//!         on open: closed -> open { by user }
-//!         on close: open -> closed { by user }
-//!         on kick: open, closed -> broken { by user }
+//!         on open: shut -> open { by user }
+//!         on close: open -> shut { by user }
+//!         on kick: open, shut -> broken { by user }
 //!     }
 //! "#;
 //! let checked = check(source);

@@ -67,11 +67,14 @@ impl<'a> SourceFile<'a> {
             Severity::Error => Level::ERROR,
             Severity::Warning => Level::WARNING,
         };
-        let mut snippet = Snippet::source(self.text).line_start(1).fold(true).annotation(
-            AnnotationKind::Primary
-                .span(self.range(&diagnostic.primary))
-                .label(diagnostic.primary.message.as_str()),
-        );
+        let mut snippet = Snippet::source(self.text)
+            .line_start(1)
+            .fold(true)
+            .annotation(
+                AnnotationKind::Primary
+                    .span(self.range(&diagnostic.primary))
+                    .label(diagnostic.primary.message.as_str()),
+            );
         for label in &diagnostic.secondary {
             snippet = snippet.annotation(
                 AnnotationKind::Context

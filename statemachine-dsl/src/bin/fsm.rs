@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use statemachine_dsl::{Diagnostic, SourceFile, check, format, to_dot, to_mermaid};
 
 #[derive(Parser, Debug)]
-#[command(name = "fsm", version, about = "Check, graph and format .fsm state machines")]
+#[command(
+    name = "fsm",
+    version,
+    about = "Check, graph and format .fsm state machines"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
