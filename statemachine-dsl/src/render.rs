@@ -185,7 +185,7 @@ mod tests {
         let d = Diagnostic::new(
             Code::Unreachable,
             "state `a` is wrong",
-            Label::new(Span::new(26, 27), "here"),
+            Label::new(Span::new(22, 23), "here"),
         )
         .with_help("fix it");
         let text = file.render(&d);

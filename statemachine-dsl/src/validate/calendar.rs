@@ -92,9 +92,9 @@ fn days(h: &ast::HoursDecl, report: &mut Report) -> Vec<Weekday> {
                 Label::new(h.first.span.to(last.span), "ends before it starts"),
             )
             .with_help(format!(
-                "ranges run from monday to sunday; split it into `{}-sun` and `mon-{}`",
-                day_name(h.first.day),
-                day_name(last.day)
+                "ranges run from monday to sunday; to wrap over the weekend, write two lines: `{}` and `{}`",
+                range_text(h.first.day, Weekday::Sun),
+                range_text(Weekday::Mon, last.day)
             )),
         );
         return Vec::new();
@@ -108,6 +108,28 @@ fn day_name(day: Weekday) -> String {
     day.to_string().to_lowercase()
 }
 
+/// `fri-sun`, or `sun` alone for a range of one day.
+fn range_text(first: Weekday, last: Weekday) -> String {
+    if first == last {
+        day_name(first)
+    } else {
+        format!("{}-{}", day_name(first), day_name(last))
+    }
+}
+
+/// The day's full name, for messages: `wednesday`.
+fn full_day_name(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => "monday",
+        Weekday::Tue => "tuesday",
+        Weekday::Wed => "wednesday",
+        Weekday::Thu => "thursday",
+        Weekday::Fri => "friday",
+        Weekday::Sat => "saturday",
+        Weekday::Sun => "sunday",
+    }
+}
+
 /// Returns `(open, close)` with `close = None` for `24:00`.
 fn time_span(span: &ast::TimeSpan, report: &mut Report) -> Option<(NaiveTime, Option<NaiveTime>)> {
     // An opening time is never `24:00`, so its inner option is always `Some`.
@@ -115,18 +137,27 @@ fn time_span(span: &ast::TimeSpan, report: &mut Report) -> Option<(NaiveTime, Op
     let close = time(&span.end, true, report);
     let (open, close) = (open?, close?);
     if close.is_some_and(|close| close <= open) {
+        let empty = close == Some(open);
+        let (what, label, help) = if empty {
+            (
+                "empty",
+                "opens and closes at the same time",
+                "a span must close after it opens, such as `09:00-17:00`; remove it if the day is closed",
+            )
+        } else {
+            (
+                "inverted",
+                "closes before it opens",
+                "write the opening time first; a span cannot cross midnight, so split it at `24:00` and `00:00`",
+            )
+        };
         report.push(
             Diagnostic::new(
                 Code::BadTimeSpan,
-                format!(
-                    "span `{}-{}` is {}",
-                    span.start.text,
-                    span.end.text,
-                    if close == Some(open) { "empty" } else { "inverted" }
-                ),
-                Label::new(span.span, "closes before it opens"),
+                format!("span `{}-{}` is {what}", span.start.text, span.end.text),
+                Label::new(span.span, label),
             )
-            .with_help("write the opening time first; a span cannot cross midnight, so split it at `24:00` and `00:00`"),
+            .with_help(help),
         );
         return None;
     }
@@ -142,7 +173,18 @@ fn time(lit: &Literal, closing: bool, report: &mut Report) -> Option<Option<Naiv
     let parsed = well_formed
         .then(|| NaiveTime::parse_from_str(&lit.text, "%H:%M").ok())
         .flatten();
-    if parsed.is_none() {
+    if lit.text == "24:00" {
+        // `24:00` is a real time, the end of the day, so "not a valid time" would be
+        // wrong: it is only in the wrong place.
+        report.push(
+            Diagnostic::new(
+                Code::BadTime,
+                "a span cannot open at `24:00`",
+                Label::new(lit.span, "the end of the day"),
+            )
+            .with_help("`24:00` only closes a span, such as `18:00-24:00`; a span opening at midnight starts at `00:00`"),
+        );
+    } else if parsed.is_none() {
         report.push(
             Diagnostic::new(
                 Code::BadTime,
@@ -167,7 +209,9 @@ fn date(lit: &Literal, report: &mut Report) -> Option<NaiveDate> {
                 format!("`{}` is not a valid date", lit.text),
                 Label::new(lit.span, "expected a real `YYYY-MM-DD` date"),
             )
-            .with_help("write dates as `YYYY-MM-DD` with a month 01-12 and a day that exists in it"),
+            .with_help(
+                "write dates as `YYYY-MM-DD` with a month 01-12 and a day that exists in it",
+            ),
         );
     }
     parsed
@@ -175,7 +219,11 @@ fn date(lit: &Literal, report: &mut Report) -> Option<NaiveDate> {
 
 /// Overlapping spans are harmless to the runtime (open is open) but usually a slip.
 /// Reports the first overlap of each calendar.
-fn overlaps(c: &ast::CalendarDecl, hours: &[(model::OpeningHours, ast::Span)], report: &mut Report) {
+fn overlaps(
+    c: &ast::CalendarDecl,
+    hours: &[(model::OpeningHours, ast::Span)],
+    report: &mut Report,
+) {
     let minutes = |t: NaiveTime| t.hour() * 60 + t.minute();
     let bounds = |h: &model::OpeningHours| (minutes(h.open), h.close.map_or(24 * 60, minutes));
     for (i, (a, a_span)) in hours.iter().enumerate() {
@@ -191,7 +239,7 @@ fn overlaps(c: &ast::CalendarDecl, hours: &[(model::OpeningHours, ast::Span)], r
                     format!(
                         "opening hours of calendar `{}` overlap on {}",
                         c.name.name,
-                        day_name(a.day)
+                        full_day_name(a.day)
                     ),
                     Label::new(*b_span, "overlaps an earlier span"),
                 )

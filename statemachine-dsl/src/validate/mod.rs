@@ -37,8 +37,8 @@ pub fn validate(file: &ast::File) -> Validated {
     graph::check(machine, &decls, &mut report);
     let mut diagnostics = report.diagnostics;
     diagnostic::sort(&mut diagnostics);
-    let model = (!diagnostics.iter().any(Diagnostic::is_error))
-        .then(|| build(machine, &decls, calendars));
+    let model =
+        (!diagnostics.iter().any(Diagnostic::is_error)).then(|| build(machine, &decls, calendars));
     Validated { model, diagnostics }
 }
 
@@ -54,6 +54,13 @@ impl Report {
     }
 
     fn duplicate(&mut self, what: &str, first: &Ident, again: &Ident) {
+        let help = format!("remove one of the two declarations of `{}`", again.name);
+        self.duplicate_with(what, first, again, help);
+    }
+
+    /// A duplicate whose fix is not simply to remove one (two `allow` rules for one
+    /// operation are merged, say).
+    fn duplicate_with(&mut self, what: &str, first: &Ident, again: &Ident, help: String) {
         self.push(
             Diagnostic::new(
                 Code::Duplicate,
@@ -61,7 +68,7 @@ impl Report {
                 Label::new(again.span, "declared again here"),
             )
             .with_secondary(Label::new(first.span, "first declared here"))
-            .with_help(format!("remove one of the two declarations of `{}`", again.name)),
+            .with_help(help),
         );
     }
 }
@@ -75,6 +82,9 @@ struct Decls<'a> {
     actor_order: Vec<&'a ast::ActorDecl>,
     reasons: Vec<&'a Ident>,
     calendars: HashMap<&'a str, &'a ast::CalendarDecl>,
+    /// Whether a state is declared twice: the graph checks are then skipped, since the
+    /// two declarations may disagree on `initial` and `terminal`.
+    duplicate_states: bool,
 }
 
 impl<'a> Decls<'a> {
@@ -86,12 +96,16 @@ impl<'a> Decls<'a> {
             actor_order: Vec::new(),
             reasons: Vec::new(),
             calendars: HashMap::new(),
+            duplicate_states: false,
         };
         let mut reason_index: HashMap<&str, &Ident> = HashMap::new();
         for item in &machine.items {
             match item {
                 Item::State(s) => match decls.state_index.get(s.name.name.as_str()) {
-                    Some(first) => report.duplicate("state", &first.name, &s.name),
+                    Some(first) => {
+                        report.duplicate("state", &first.name, &s.name);
+                        decls.duplicate_states = true;
+                    }
                     None => {
                         decls.state_index.insert(&s.name.name, s);
                         decls.states.push(s);
@@ -130,11 +144,6 @@ impl<'a> Decls<'a> {
     fn state(&self, name: &str) -> Option<&'a ast::StateDecl> {
         self.state_index.get(name).copied()
     }
-
-    fn is_terminal(&self, name: &str) -> bool {
-        self.state(name)
-            .is_some_and(|s| s.has(ast::StateFlag::Terminal))
-    }
 }
 
 /// The transitions of a machine, in file order.
@@ -145,6 +154,14 @@ fn transitions(machine: &ast::MachineDecl) -> impl Iterator<Item = &ast::Transit
     })
 }
 
+/// The keyword a transition was declared with, for messages: `on` or `override`.
+fn keyword(t: &ast::TransitionDecl) -> &'static str {
+    match t.kind {
+        ast::TransitionKind::On => "on",
+        ast::TransitionKind::Override => "override",
+    }
+}
+
 fn hooks(machine: &ast::MachineDecl) -> impl Iterator<Item = &ast::HookDecl> {
     machine.items.iter().filter_map(|item| match item {
         Item::Hook(h) => Some(h),
@@ -153,11 +170,7 @@ fn hooks(machine: &ast::MachineDecl) -> impl Iterator<Item = &ast::HookDecl> {
 }
 
 /// Builds the model of a file that passed every check.
-fn build(
-    machine: &ast::MachineDecl,
-    decls: &Decls<'_>,
-    calendars: Vec<model::Calendar>,
-) -> Model {
+fn build(machine: &ast::MachineDecl, decls: &Decls<'_>, calendars: Vec<model::Calendar>) -> Model {
     let states = decls
         .states
         .iter()

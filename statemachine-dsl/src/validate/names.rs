@@ -1,99 +1,194 @@
 //! Checks of names: every reference resolves, no list repeats itself, every name can
 //! become Rust, and every declaration is used.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use super::{Decls, Report, transitions};
-use crate::ast::{self, Clause, Ident, Item};
+use super::{Decls, Report, keyword, transitions};
+use crate::ast::{self, Clause, Ident, Item, Span};
 use crate::diagnostic::{Code, Diagnostic, Label};
 
 pub(super) fn check(machine: &ast::MachineDecl, decls: &Decls<'_>, report: &mut Report) {
-    references(machine, decls, report);
+    let suggested = references(machine, decls, report);
     repeats(machine, report);
     rust_names(machine, report);
-    unused(machine, decls, report);
+    unused(machine, decls, &suggested, report);
 }
 
-fn undeclared(report: &mut Report, code: Code, what: &str, name: &Ident, help: String) {
-    report.push(
-        Diagnostic::new(
+/// The uses of one undeclared name. A typo repeated in five transitions is one mistake,
+/// so it is reported once, at its first use, with the other uses pointed at.
+struct Unknown<'a> {
+    code: Code,
+    what: &'static str,
+    name: &'a str,
+    uses: Vec<Span>,
+}
+
+/// Checks that every name used is declared. Returns the declared names suggested as
+/// the likely meaning of an undeclared one: they are not reported as unused, since the
+/// typo is the problem and fixing it uses them.
+fn references<'a>(
+    machine: &'a ast::MachineDecl,
+    decls: &Decls<'a>,
+    report: &mut Report,
+) -> Vec<&'a str> {
+    let mut unknown: Vec<Unknown<'a>> = Vec::new();
+    let mut note = |code: Code, what: &'static str, name: &'a Ident| match unknown
+        .iter_mut()
+        .find(|u| u.code == code && u.name == name.name)
+    {
+        Some(u) => u.uses.push(name.span),
+        None => unknown.push(Unknown {
             code,
-            format!("{what} `{}` is not declared", name.name),
-            Label::new(name.span, format!("unknown {what}")),
-        )
-        .with_help(help),
-    );
-}
-
-fn check_state(decls: &Decls<'_>, report: &mut Report, name: &Ident) {
-    if decls.state(&name.name).is_none() {
-        let help = format!("declare it with `state {}`, or fix the spelling", name.name);
-        undeclared(report, Code::UndeclaredState, "state", name, help);
-    }
-}
-
-fn references(machine: &ast::MachineDecl, decls: &Decls<'_>, report: &mut Report) {
+            what,
+            name: &name.name,
+            uses: vec![name.span],
+        }),
+    };
+    let mut reason_flags: Vec<(&Ident, Span)> = Vec::new();
     for item in &machine.items {
-        match item {
-            Item::Transition(t) => {
-                t.from
-                    .iter()
-                    .chain(std::iter::once(&t.to))
-                    .for_each(|s| check_state(decls, report, s));
-                for clause in &t.clauses {
-                    match clause {
-                        Clause::By(by) => actor_refs(decls, report, by),
-                        Clause::Within(w) => {
-                            if !decls.calendars.contains_key(w.calendar.name.as_str()) {
-                                let help = format!(
-                                    "declare it with `calendar {} {{ timezone \"...\" mon-fri 09:00-17:00 }}`",
-                                    w.calendar.name
-                                );
-                                undeclared(
-                                    report,
-                                    Code::UndeclaredCalendar,
-                                    "calendar",
-                                    &w.calendar,
-                                    help,
-                                );
-                            }
+        let states: Vec<&Ident> = match item {
+            Item::Transition(t) => t.from.iter().chain(std::iter::once(&t.to)).collect(),
+            Item::Allow(a) => a.states.iter().collect(),
+            Item::Hook(h) => vec![&h.state],
+            Item::State(_) | Item::Actor(_) | Item::Reasons(_) | Item::Calendar(_) => Vec::new(),
+        };
+        for state in states {
+            if decls.state(&state.name).is_none() {
+                note(Code::UndeclaredState, "state", state);
+            }
+        }
+        let Item::Transition(t) = item else { continue };
+        for clause in &t.clauses {
+            match clause {
+                Clause::By(by) => {
+                    for actor in &by.actors {
+                        if !decls.actors.contains_key(actor.name.name.as_str()) {
+                            note(Code::UndeclaredActor, "actor", &actor.name);
                         }
-                        Clause::When(_) | Clause::Do(_) | Clause::Emit(_) => {}
+                        if let Some(reason) = actor.reason {
+                            reason_flags.push((&actor.name, reason));
+                        }
                     }
                 }
+                Clause::Within(w) => {
+                    if !decls.calendars.contains_key(w.calendar.name.as_str()) {
+                        note(Code::UndeclaredCalendar, "calendar", &w.calendar);
+                    }
+                }
+                Clause::When(_) | Clause::Do(_) | Clause::Emit(_) => {}
             }
-            Item::Allow(a) => a.states.iter().for_each(|s| check_state(decls, report, s)),
-            Item::Hook(h) => check_state(decls, report, &h.state),
-            Item::State(_) | Item::Actor(_) | Item::Reasons(_) | Item::Calendar(_) => {}
         }
     }
+    let calendars: Vec<&str> = machine
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Calendar(c) => Some(c.name.name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut suggested = Vec::new();
+    for u in unknown {
+        let candidates: Vec<&'a str> = match u.code {
+            Code::UndeclaredState => decls.states.iter().map(|s| s.name.name.as_str()).collect(),
+            Code::UndeclaredActor => decls
+                .actor_order
+                .iter()
+                .map(|a| a.name.name.as_str())
+                .collect(),
+            _ => calendars.clone(),
+        };
+        let help = match similar(u.name, &candidates) {
+            Some(close) => {
+                suggested.push(close);
+                format!("did you mean `{close}`?")
+            }
+            None => match u.code {
+                Code::UndeclaredState => format!("declare it with `state {}`", u.name),
+                Code::UndeclaredActor => format!(
+                    "declare it with `actor {}` (add `owner` or `staff` if it is one)",
+                    u.name
+                ),
+                _ => format!(
+                    "declare it with `calendar {} {{ timezone \"...\" mon-fri 09:00-17:00 }}`",
+                    u.name
+                ),
+            },
+        };
+        let mut d = Diagnostic::new(
+            u.code,
+            format!("{} `{}` is not declared", u.what, u.name),
+            Label::new(u.uses[0], format!("unknown {}", u.what)),
+        )
+        .with_help(help);
+        for again in &u.uses[1..] {
+            d = d.with_secondary(Label::new(*again, "also used here"));
+        }
+        report.push(d);
+    }
+    missing_reasons(decls, &reason_flags, report);
+    suggested
 }
 
-fn actor_refs(decls: &Decls<'_>, report: &mut Report, by: &ast::ByClause) {
-    for actor in &by.actors {
-        if !decls.actors.contains_key(actor.name.name.as_str()) {
-            let help = format!(
-                "declare it with `actor {}` (add `owner` or `staff` if it is one)",
-                actor.name.name
-            );
-            undeclared(report, Code::UndeclaredActor, "actor", &actor.name, help);
-        }
-        if let Some(reason) = actor.reason {
-            if decls.reasons.is_empty() {
-                report.push(
-                    Diagnostic::new(
-                        Code::UndeclaredReason,
-                        format!(
-                            "`{}` must give a reason, but the machine declares no reasons",
-                            actor.name.name
-                        ),
-                        Label::new(reason, "requires a reason code"),
-                    )
-                    .with_help("declare the reason codes with `reasons customer_request, other`"),
-                );
-            }
+/// `(reason)` without any `reasons` declaration: one missing declaration, reported once.
+fn missing_reasons(decls: &Decls<'_>, flags: &[(&Ident, Span)], report: &mut Report) {
+    let Some(((actor, first), rest)) = flags.split_first() else {
+        return;
+    };
+    if !decls.reasons.is_empty() {
+        return;
+    }
+    let message = if rest.is_empty() {
+        format!(
+            "`{}` must give a reason, but the machine declares no reasons",
+            actor.name
+        )
+    } else {
+        format!(
+            "actors must give a reason in {} places, but the machine declares no reasons",
+            flags.len()
+        )
+    };
+    let mut d = Diagnostic::new(
+        Code::UndeclaredReason,
+        message,
+        Label::new(*first, "requires a reason code"),
+    )
+    .with_help("declare the reason codes with `reasons customer_request, other`");
+    for (_, again) in rest {
+        d = d.with_secondary(Label::new(*again, "also requires one"));
+    }
+    report.push(d);
+}
+
+/// The declared name closest to a misspelled one, if it is close enough to be meant:
+/// one edit for names of up to three letters, two for longer ones (`payed`, `paid`).
+fn similar<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = if name.chars().count() <= 3 { 1 } else { 2 };
+    candidates
+        .iter()
+        .map(|c| (distance(name, c), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// The Levenshtein distance: the fewest insertions, deletions and substitutions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
         }
     }
+    row[b.len()]
 }
 
 /// Reports a name that appears twice in one list (`by a, a`, `in s, s`, ...).
@@ -138,26 +233,50 @@ fn repeats(machine: &ast::MachineDecl, report: &mut Report) {
                 }
             }
             Item::Transition(t) => {
-                repeated_in(report, "the source states", &t.from);
-                clause_lists(report, &t.clauses);
+                let owner = format!("`{} {}`", keyword(t), t.event.name);
+                repeated_in(report, &format!("the source states of {owner}"), &t.from);
+                clause_lists(report, &owner, &t.clauses);
             }
             Item::Allow(a) => {
-                repeated_in(report, "the states of an `allow`", &a.states);
+                let owner = format!("`allow {}`", a.operation.name);
+                repeated_in(report, &format!("the states of {owner}"), &a.states);
                 match operations.get(a.operation.name.as_str()) {
-                    Some(first) => report.duplicate("operation", first, &a.operation),
+                    // The fix is to merge the two lists, not to drop one of them.
+                    Some(first) => report.duplicate_with(
+                        "operation",
+                        first,
+                        &a.operation,
+                        format!(
+                            "list every state where `{}` is allowed in one `allow {} in ...`",
+                            a.operation.name, a.operation.name
+                        ),
+                    ),
                     None => {
                         operations.insert(&a.operation.name, &a.operation);
                     }
                 }
             }
             Item::Hook(h) => {
-                clause_lists(report, &h.clauses);
                 let kind = match h.kind {
                     ast::HookKind::Enter => "enter",
                     ast::HookKind::Exit => "exit",
                 };
+                let owner = format!("`{kind} {}`", h.state.name);
+                clause_lists(report, &owner, &h.clauses);
                 match hook_states.get(&(h.kind, h.state.name.as_str())) {
-                    Some(first) => report.duplicate(&format!("{kind} hook of"), first, &h.state),
+                    // The state is named twice, but it is the hook that is repeated.
+                    Some(first) => report.push(
+                        Diagnostic::new(
+                            Code::Duplicate,
+                            format!("state `{}` has two `{kind}` hooks", h.state.name),
+                            Label::new(h.state.span, "second hook"),
+                        )
+                        .with_secondary(Label::new(first.span, "first hook"))
+                        .with_help(format!(
+                            "merge them into one `{kind} {} {{ ... }}`; a hook may hold several `do` and `emit` clauses",
+                            h.state.name
+                        )),
+                    ),
                     None => {
                         hook_states.insert((h.kind, &h.state.name), &h.state);
                     }
@@ -173,7 +292,8 @@ fn repeats(machine: &ast::MachineDecl, report: &mut Report) {
                             span: d.span,
                         })
                         .collect();
-                    repeated_in(report, "the closed dates", &dates);
+                    let list = format!("the closed dates of calendar `{}`", c.name.name);
+                    repeated_in(report, &list, &dates);
                 }
             }
             Item::Actor(_) | Item::Reasons(_) => {}
@@ -183,22 +303,25 @@ fn repeats(machine: &ast::MachineDecl, report: &mut Report) {
 
 /// Repeats inside the lists of one declaration's clauses, taken together: two `do`
 /// clauses that both run `x` run it twice, which is never what was meant.
-fn clause_lists(report: &mut Report, clauses: &[Clause]) {
+fn clause_lists(report: &mut Report, owner: &str, clauses: &[Clause]) {
     let by = clauses.iter().filter_map(|c| match c {
         Clause::By(b) => Some(&b.actors),
         _ => None,
     });
-    repeated_in(report, "the actors", by.flatten().map(|a| &a.name));
+    let list = format!("the actors of {owner}");
+    repeated_in(report, &list, by.flatten().map(|a| &a.name));
     let actions = clauses.iter().filter_map(|c| match c {
         Clause::Do(d) => Some(&d.actions),
         _ => None,
     });
-    repeated_in(report, "the actions", actions.flatten().map(|a| &a.name));
+    let list = format!("the actions of {owner}");
+    repeated_in(report, &list, actions.flatten().map(|a| &a.name));
     let emits = clauses.iter().filter_map(|c| match c {
         Clause::Emit(e) => Some(&e.notifications),
         _ => None,
     });
-    repeated_in(report, "the notifications", emits.flatten());
+    let list = format!("the notifications of {owner}");
+    repeated_in(report, &list, emits.flatten());
 }
 
 /// The CamelCase variant a name becomes in generated code: `return_to_sender` is
@@ -247,15 +370,23 @@ fn rust_names<'a>(machine: &'a ast::MachineDecl, report: &mut Report) {
     }
     for (kind, names) in &kinds {
         let mut variants: HashMap<String, &Ident> = HashMap::new();
+        // Guards, actions and notifications are declared by their uses: a reserved
+        // one used twice is still one name to change, so it is reported once.
+        let mut reserved: HashSet<&str> = HashSet::new();
         for name in names {
             if RESERVED.contains(&name.name.as_str()) {
+                if !reserved.insert(&name.name) {
+                    continue;
+                }
                 report.push(
                     Diagnostic::new(
                         Code::RustName,
-                        format!("`{}` cannot be used as a {kind} name", name.name),
+                        format!("`{}` cannot be used as {} name", name.name, article(kind)),
                         Label::new(name.span, "reserved in Rust"),
                     )
-                    .with_help("`self`, `super` and `crate` cannot name anything; choose another name"),
+                    .with_help(
+                        "`self`, `super` and `crate` cannot name anything; choose another name",
+                    ),
                 );
                 continue;
             }
@@ -282,6 +413,15 @@ fn rust_names<'a>(machine: &'a ast::MachineDecl, report: &mut Report) {
     }
 }
 
+/// "an action", "a state".
+fn article(kind: &str) -> String {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {kind}")
+    } else {
+        format!("a {kind}")
+    }
+}
+
 fn clause_names<'a>(clauses: &'a [Clause], add: &mut impl FnMut(usize, &'a Ident)) {
     for clause in clauses {
         match clause {
@@ -300,7 +440,9 @@ fn clause_names<'a>(clauses: &'a [Clause], add: &mut impl FnMut(usize, &'a Ident
     }
 }
 
-fn unused(machine: &ast::MachineDecl, decls: &Decls<'_>, report: &mut Report) {
+/// Warnings for declarations nothing uses. A declaration suggested as the meaning of
+/// an undeclared name is left out: the typo is already an error, and fixing it uses it.
+fn unused(machine: &ast::MachineDecl, decls: &Decls<'_>, suggested: &[&str], report: &mut Report) {
     let by_clauses: Vec<&ast::ByClause> = transitions(machine)
         .flat_map(|t| &t.clauses)
         .filter_map(|c| match c {
@@ -308,20 +450,25 @@ fn unused(machine: &ast::MachineDecl, decls: &Decls<'_>, report: &mut Report) {
             _ => None,
         })
         .collect();
-    let actor_refs = || by_clauses.iter().flat_map(|b| &b.actors);
+    let named: HashSet<&str> = by_clauses
+        .iter()
+        .flat_map(|b| &b.actors)
+        .map(|a| a.name.name.as_str())
+        .collect();
     for actor in &decls.actor_order {
-        if !actor_refs().any(|a| a.name.name == actor.name.name) {
+        let name = actor.name.name.as_str();
+        if !named.contains(name) && !suggested.contains(&name) {
             report.push(
                 Diagnostic::new(
                     Code::UnusedActor,
-                    format!("actor `{}` is never named in a `by` clause", actor.name.name),
+                    format!("actor `{name}` is never named in a `by` clause"),
                     Label::new(actor.name.span, "declared here"),
                 )
                 .with_help("name it in a `by` clause, or remove the declaration"),
             );
         }
     }
-    let windows: Vec<&str> = transitions(machine)
+    let windows: HashSet<&str> = transitions(machine)
         .flat_map(|t| &t.clauses)
         .filter_map(|c| match c {
             Clause::Within(w) => Some(w.calendar.name.as_str()),
@@ -330,31 +477,40 @@ fn unused(machine: &ast::MachineDecl, decls: &Decls<'_>, report: &mut Report) {
         .collect();
     for item in &machine.items {
         if let Item::Calendar(c) = item {
-            if !windows.contains(&c.name.name.as_str()) {
+            let name = c.name.name.as_str();
+            if !windows.contains(name) && !suggested.contains(&name) {
                 report.push(
                     Diagnostic::new(
                         Code::UnusedCalendar,
-                        format!("calendar `{}` is never used", c.name.name),
+                        format!("calendar `{name}` is never used"),
                         Label::new(c.name.span, "declared here"),
                     )
                     .with_help(format!(
-                        "add `within {}` to a transition, or remove the calendar",
-                        c.name.name
+                        "add `within {name}` to a transition, or remove the calendar"
                     )),
                 );
             }
         }
-        if let Item::Reasons(r) = item {
-            if !actor_refs().any(|a| a.reason.is_some()) {
-                report.push(
-                    Diagnostic::new(
-                        Code::UnusedReasons,
-                        "reasons are declared but no actor must give one",
-                        Label::new(r.span, "declared here"),
-                    )
-                    .with_help("write `by actor(reason)` where a reason is required, or remove the reasons"),
-                );
-            }
+    }
+    let needs_reason = by_clauses
+        .iter()
+        .flat_map(|b| &b.actors)
+        .any(|a| a.reason.is_some());
+    let mut reasons = machine.items.iter().filter_map(|item| match item {
+        Item::Reasons(r) => Some(r),
+        _ => None,
+    });
+    // The reason codes are one set, however many lines declare it: one warning.
+    if let (false, Some(first)) = (needs_reason, reasons.next()) {
+        let mut d = Diagnostic::new(
+            Code::UnusedReasons,
+            "reasons are declared but no actor is required to give one",
+            Label::new(first.span, "declared here"),
+        )
+        .with_help("write `by actor(reason)` where a reason is required, or remove the reasons");
+        for again in reasons {
+            d = d.with_secondary(Label::new(again.span, "also declared here"));
         }
+        report.push(d);
     }
 }

@@ -1,7 +1,7 @@
 //! Checks of the rules a transition declares: who may fire it, how overrides are
 //! restricted, which declaration wins, and what its actions undo.
 
-use super::{Decls, Report, transitions};
+use super::{Decls, Report, keyword, transitions};
 use crate::ast::{self, ActorRole, Clause, TransitionKind};
 use crate::diagnostic::{Code, Diagnostic, Label};
 
@@ -25,13 +25,6 @@ pub(super) fn check(machine: &ast::MachineDecl, decls: &Decls<'_>, report: &mut 
     shadowing(machine, report);
 }
 
-fn keyword(t: &ast::TransitionDecl) -> &'static str {
-    match t.kind {
-        TransitionKind::On => "on",
-        TransitionKind::Override => "override",
-    }
-}
-
 /// `by`, `when` and `within` say one thing each; a second one is a contradiction or a
 /// copy, and either way the reader cannot tell which was meant.
 fn repeated_clauses(t: &ast::TransitionDecl, report: &mut Report) {
@@ -48,7 +41,11 @@ fn repeated_clauses(t: &ast::TransitionDecl, report: &mut Report) {
             Some(first) => report.push(
                 Diagnostic::new(
                     Code::RepeatedClause,
-                    format!("`{name}` appears twice in `{} {}`", keyword(t), t.event.name),
+                    format!(
+                        "`{name}` appears twice in `{} {}`",
+                        keyword(t),
+                        t.event.name
+                    ),
                     Label::new(span, "second clause"),
                 )
                 .with_secondary(Label::new(first, "first clause"))
@@ -70,7 +67,11 @@ fn missing_by(t: &ast::TransitionDecl, report: &mut Report) {
     report.push(
         Diagnostic::new(
             Code::NoActors,
-            format!("`{} {}` says nobody may fire it", keyword(t), t.event.name),
+            format!(
+                "`{} {}` has no `by` clause, so nobody may fire it",
+                keyword(t),
+                t.event.name
+            ),
             Label::new(t.keyword.to(t.event.span), "no `by` clause"),
         )
         .with_help("add a `by` clause naming who may fire it, such as `by system`"),
@@ -82,22 +83,45 @@ fn leaves_terminal(t: &ast::TransitionDecl, decls: &Decls<'_>, report: &mut Repo
         return;
     }
     for from in &t.from {
-        if decls.is_terminal(&from.name) {
-            let mut d = Diagnostic::new(
+        let Some(state) = decls.state(&from.name) else {
+            continue;
+        };
+        let Some((_, flag)) = state
+            .flags
+            .iter()
+            .find(|(f, _)| *f == ast::StateFlag::Terminal)
+        else {
+            continue;
+        };
+        report.push(
+            Diagnostic::new(
                 Code::LeavesTerminal,
                 format!(
                     "`on {}` leaves terminal state `{}`",
                     t.event.name, from.name
                 ),
-                Label::new(from.span, "terminal state"),
+                Label::new(from.span, "leaves a terminal state"),
             )
-            .with_help("only an `override` may leave a terminal state; use `override` with staff actors and `(reason)`");
-            if let Some(state) = decls.state(&from.name) {
-                d = d.with_secondary(Label::new(state.span, "declared terminal here"));
-            }
-            report.push(d);
-        }
+            .with_secondary(Label::new(*flag, "declared terminal here"))
+            .with_help(format!(
+                "only an override by staff with a reason may leave a terminal state, such as `override {}: {} -> {} {{ by {}(reason) }}`; or, if `{}` is not final, remove `terminal`",
+                t.event.name,
+                from.name,
+                t.to.name,
+                staff_actor(decls),
+                from.name
+            )),
+        );
     }
+}
+
+/// A staff actor a help line can suggest, so that it names a real one when it can.
+fn staff_actor<'a>(decls: &Decls<'a>) -> &'a str {
+    decls
+        .actor_order
+        .iter()
+        .find(|a| matches!(a.role, Some((ActorRole::Staff, _))))
+        .map_or("admin", |a| a.name.name.as_str())
 }
 
 fn override_actors(t: &ast::TransitionDecl, decls: &Decls<'_>, report: &mut Report) {
@@ -105,12 +129,19 @@ fn override_actors(t: &ast::TransitionDecl, decls: &Decls<'_>, report: &mut Repo
         Clause::By(b) => Some(b),
         _ => None,
     });
+    let staff = staff_actor(decls);
     for actor in by.flat_map(|b| &b.actors) {
         // An undeclared actor is reported once, as undeclared.
         let Some(decl) = decls.actors.get(actor.name.name.as_str()) else {
             continue;
         };
         if !matches!(decl.role, Some((ActorRole::Staff, _))) {
+            let declared = match decl.role {
+                Some((_, role)) => Label::new(role, "declared `owner`, not `staff`"),
+                None => Label::new(decl.name.span, "declared as a service, not `staff`"),
+            };
+            // The fix is to name someone else, so a missing `(reason)` on this actor
+            // is not reported on top of it: it would be moot once the actor is gone.
             report.push(
                 Diagnostic::new(
                     Code::OverrideNotStaff,
@@ -120,14 +151,12 @@ fn override_actors(t: &ast::TransitionDecl, decls: &Decls<'_>, report: &mut Repo
                     ),
                     Label::new(actor.name.span, "not a staff actor"),
                 )
-                .with_secondary(Label::new(decl.span, "declared here"))
+                .with_secondary(declared)
                 .with_help(format!(
-                    "only staff may override; remove `{}` or declare it `actor {} staff`",
-                    actor.name.name, actor.name.name
+                    "only staff may override: name a staff actor with a reason, such as `by {staff}(reason)`"
                 )),
             );
-        }
-        if actor.reason.is_none() {
+        } else if actor.reason.is_none() {
             report.push(
                 Diagnostic::new(
                     Code::OverrideWithoutReason,
