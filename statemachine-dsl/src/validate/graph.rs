@@ -167,9 +167,10 @@ impl<'a> Graph<'a> {
             .filter(|s| !s.has(StateFlag::Terminal) && !self.out.contains_key(s.name.name.as_str()))
             .map(|s| s.name.name.as_str())
             .collect();
+        let is_dead_end: HashSet<&str> = dead_ends.iter().copied().collect();
         let reported_dead_end = |s: &&&ast::StateDecl| {
             let name = s.name.name.as_str();
-            dead_ends.contains(&name) && (from_initial.contains(name) || !isolated(name))
+            is_dead_end.contains(name) && (from_initial.contains(name) || !isolated(name))
         };
         for state in self.states.iter().filter(reported_dead_end) {
             let name = state.name.name.as_str();
@@ -208,12 +209,13 @@ impl<'a> Graph<'a> {
             .copied()
             .filter(|s| !can_finish.contains(s.name.name.as_str()))
             .collect();
+        let is_stuck: HashSet<&str> = stuck.iter().map(|s| s.name.name.as_str()).collect();
         let mut grouped: HashSet<&str> = HashSet::new();
         for seed in &stuck {
             if grouped.contains(seed.name.name.as_str()) {
                 continue;
             }
-            let group = self.group(seed, &stuck);
+            let group = self.group(seed, &stuck, &is_stuck);
             grouped.extend(group.iter().map(|s| s.name.name.as_str()));
             let names: Vec<String> = group.iter().map(|s| format!("`{}`", s.name.name)).collect();
             let message = match names.as_slice() {
@@ -245,8 +247,8 @@ impl<'a> Graph<'a> {
         &self,
         seed: &'a ast::StateDecl,
         stuck: &[&'a ast::StateDecl],
+        is_stuck: &HashSet<&str>,
     ) -> Vec<&'a ast::StateDecl> {
-        let is_stuck: HashSet<&str> = stuck.iter().map(|s| s.name.name.as_str()).collect();
         let mut seen: HashSet<&str> = HashSet::from([seed.name.name.as_str()]);
         let mut queue = VecDeque::from([seed.name.name.as_str()]);
         while let Some(state) = queue.pop_front() {

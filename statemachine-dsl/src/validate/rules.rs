@@ -1,6 +1,8 @@
 //! Checks of the rules a transition declares: who may fire it, how overrides are
 //! restricted, which declaration wins, and what its actions undo.
 
+use std::collections::HashMap;
+
 use super::{Decls, Report, keyword, transitions};
 use crate::ast::{self, ActorRole, Clause, TransitionKind};
 use crate::diagnostic::{Code, Diagnostic, Label};
@@ -201,46 +203,65 @@ fn self_undo(clauses: &[Clause], report: &mut Report) {
 /// the actor and whose guard holds wins. An unguarded one always holds, so every later
 /// declaration for the same state, event and actor is dead.
 fn shadowing(machine: &ast::MachineDecl, report: &mut Report) {
+    // The unguarded declarations seen so far, by (event, source state), so that each
+    // declaration meets only the earlier ones it could collide with: comparing every
+    // pair is quadratic in a machine that reuses one event across many states.
+    let mut unguarded: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     let decls: Vec<&ast::TransitionDecl> = transitions(machine).collect();
-    for (i, earlier) in decls.iter().enumerate() {
-        let guarded = earlier.clauses.iter().any(|c| matches!(c, Clause::When(_)));
-        if guarded {
+    for (index, later) in decls.iter().enumerate() {
+        let mut earlier: Vec<usize> = later
+            .from
+            .iter()
+            .filter_map(|s| unguarded.get(&(later.event.name.as_str(), s.name.as_str())))
+            .flatten()
+            .copied()
+            .collect();
+        earlier.sort_unstable();
+        earlier.dedup();
+        for earlier in earlier.into_iter().map(|i| decls[i]) {
+            report_shadowed(earlier, later, report);
+        }
+        if !later.clauses.iter().any(|c| matches!(c, Clause::When(_))) {
+            for from in &later.from {
+                let key = (later.event.name.as_str(), from.name.as_str());
+                unguarded.entry(key).or_default().push(index);
+            }
+        }
+    }
+}
+
+/// Reports each actor of `later` that the unguarded `earlier` already decides for.
+fn report_shadowed(
+    earlier: &ast::TransitionDecl,
+    later: &ast::TransitionDecl,
+    report: &mut Report,
+) {
+    let Some(state) = later
+        .from
+        .iter()
+        .find(|s| earlier.from.iter().any(|e| e.name == s.name))
+    else {
+        return;
+    };
+    for actor in actors(later) {
+        let Some(winner) = actors(earlier).find(|a| a.name.name == actor.name.name) else {
             continue;
-        }
-        for later in &decls[i + 1..] {
-            if later.event.name != earlier.event.name {
-                continue;
-            }
-            let Some(state) = later
-                .from
-                .iter()
-                .find(|s| earlier.from.iter().any(|e| e.name == s.name))
-            else {
-                continue;
-            };
-            for actor in actors(later) {
-                let Some(winner) = actors(earlier).find(|a| a.name.name == actor.name.name) else {
-                    continue;
-                };
-                report.push(
-                    Diagnostic::new(
-                        Code::Shadowed,
-                        format!(
-                            "`{}` from `{}` by `{}` is already decided by an earlier unguarded declaration",
-                            later.event.name, state.name, actor.name.name
-                        ),
-                        Label::new(actor.name.span, "never chosen for this actor"),
-                    )
-                    .with_secondary(Label::new(
-                        winner.name.span,
-                        "this unguarded declaration always wins",
-                    ))
-                    .with_help(
-                        "add a `when` guard to the earlier declaration, or move this one before it",
-                    ),
-                );
-            }
-        }
+        };
+        report.push(
+            Diagnostic::new(
+                Code::Shadowed,
+                format!(
+                    "`{}` from `{}` by `{}` is already decided by an earlier unguarded declaration",
+                    later.event.name, state.name, actor.name.name
+                ),
+                Label::new(actor.name.span, "never chosen for this actor"),
+            )
+            .with_secondary(Label::new(
+                winner.name.span,
+                "this unguarded declaration always wins",
+            ))
+            .with_help("add a `when` guard to the earlier declaration, or move this one before it"),
+        );
     }
 }
 
