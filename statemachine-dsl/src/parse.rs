@@ -343,4 +343,66 @@ mod tests {
             .collect();
         assert_eq!(spans, ["state a initial", "actor x"]);
     }
+
+    /// The driver parses item by item for recovery; the grammar's own `file` rule is
+    /// the language's definition. They must accept exactly the same texts.
+    fn assert_agrees(source: &str) {
+        use super::{FsmParser, Rule};
+        use pest::Parser as _;
+        assert_eq!(
+            FsmParser::parse(Rule::file, source).is_ok(),
+            parse(source).is_ok(),
+            "the `file` rule and the driver disagree on:\n{source}"
+        );
+    }
+
+    const MACHINES: [&str; 3] = [
+        include_str!("../../machines/order.fsm"),
+        include_str!("../../machines/payment.fsm"),
+        include_str!("../../machines/shipment.fsm"),
+    ];
+
+    #[test]
+    fn the_driver_accepts_what_the_file_rule_accepts() {
+        for machine in MACHINES {
+            assert!(parse(machine).is_ok());
+            assert_agrees(machine);
+        }
+        for broken in [
+            "",
+            "machine M {",
+            "machine M { } }",
+            "state a initial }",
+            "machine M { state a initial state }",
+            "machine M { on go: a -> { by x } }",
+            "machine M { /* open",
+            "// only a comment",
+            "machine M { state a } // trailing comment",
+        ] {
+            assert_agrees(broken);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+
+        #[test]
+        fn the_driver_and_the_file_rule_agree_on_cut_machines(
+            which in 0..MACHINES.len(),
+            start in 0.0..1.0f64,
+            length in 0usize..40,
+        ) {
+            let machine = MACHINES[which];
+            let mut from = (start * machine.len() as f64) as usize;
+            while !machine.is_char_boundary(from) {
+                from -= 1;
+            }
+            let mut to = (from + length).min(machine.len());
+            while !machine.is_char_boundary(to) {
+                to -= 1;
+            }
+            let cut = format!("{}{}", &machine[..from], &machine[to..]);
+            assert_agrees(&cut);
+        }
+    }
 }
