@@ -5,6 +5,7 @@
 //! the renderer rustc itself uses.
 
 use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use crate::diagnostic::{Code, Diagnostic, Label, Severity};
@@ -58,9 +59,30 @@ impl<'a> SourceFile<'a> {
 
     /// Renders one diagnostic the way `fsm check` prints it, ending in a newline.
     pub fn render(&self, diagnostic: &Diagnostic) -> String {
+        self.render_with(diagnostic, false)
+    }
+
+    /// Renders one diagnostic with terminal colours, as rustc does on a terminal.
+    pub fn render_colored(&self, diagnostic: &Diagnostic) -> String {
+        self.render_with(diagnostic, true)
+    }
+
+    fn render_with(&self, diagnostic: &Diagnostic, color: bool) -> String {
         let (line, column) = self.line_col(diagnostic.primary.span.start);
+        let (bold, severity) = if color {
+            let severity = match diagnostic.severity {
+                Severity::Error => AnsiColor::BrightRed,
+                Severity::Warning => AnsiColor::BrightYellow,
+            };
+            (
+                Style::new().bold(),
+                Style::new().bold().fg_color(Some(severity.into())),
+            )
+        } else {
+            (Style::new(), Style::new())
+        };
         let mut out = format!(
-            "{}:{line}:{column}: {}[{}]: {}\n",
+            "{bold}{}:{line}:{column}:{bold:#} {severity}{}[{}]{severity:#}: {bold}{}{bold:#}\n",
             self.name, diagnostic.severity, diagnostic.code, diagnostic.message
         );
         let level = match diagnostic.severity {
@@ -86,7 +108,12 @@ impl<'a> SourceFile<'a> {
         if let Some(help) = &diagnostic.help {
             group = group.element(Level::HELP.message(help.as_str()));
         }
-        out.push_str(&Renderer::plain().render(&[group]));
+        let renderer = if color {
+            Renderer::styled()
+        } else {
+            Renderer::plain()
+        };
+        out.push_str(&renderer.render(&[group]));
         out.push('\n');
         out
     }

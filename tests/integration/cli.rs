@@ -215,3 +215,15 @@ fn fmt_check_passes_on_the_machines() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn color_is_opt_in_off_a_terminal() {
+    let dir = scratch(&[("m.fsm", BROKEN)]);
+    let plain = fsm(&["check", "m.fsm"], dir.path());
+    assert!(!text(&plain.stderr).contains('\x1b'), "no colour into a pipe");
+    let colored = fsm(&["--color", "always", "check", "m.fsm"], dir.path());
+    assert_eq!(colored.status.code(), Some(1));
+    assert!(text(&colored.stderr).contains("\x1b["), "colour on request");
+    let never = fsm(&["check", "--color", "never", "m.fsm"], dir.path());
+    assert_eq!(text(&never.stderr), text(&plain.stderr));
+}

@@ -4,7 +4,7 @@
 //! error (or `fmt --check` would change one), 2 on a usage or IO error.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,6 +21,30 @@ use statemachine_dsl::{Diagnostic, SourceFile, check, format, to_dot, to_mermaid
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour diagnostics: `auto` colours them when standard error is a terminal and
+    /// `NO_COLOR` is unset.
+    #[arg(long, value_enum, global = true, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    fn enabled(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -89,17 +113,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let printer = Printer {
+        color: cli.color.enabled(),
+    };
     let result = match cli.command {
         Command::Check {
             files,
             message_format,
-        } => run_check(&files, message_format),
+        } => run_check(printer, &files, message_format),
         Command::Graph {
             file,
             format,
             output,
-        } => run_graph(&file, format, output.as_deref()),
-        Command::Fmt { files, check } => run_fmt(&files, check),
+        } => run_graph(printer, &file, format, output.as_deref()),
+        Command::Fmt { files, check } => run_fmt(printer, &files, check),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -128,7 +155,11 @@ fn display_name(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn run_check(files: &[PathBuf], message_format: MessageFormat) -> Result<Outcome> {
+fn run_check(
+    printer: Printer,
+    files: &[PathBuf],
+    message_format: MessageFormat,
+) -> Result<Outcome> {
     // Read every file first, so that a missing file is a usage error reported before
     // any output rather than halfway through it.
     let sources = files
@@ -144,7 +175,7 @@ fn run_check(files: &[PathBuf], message_format: MessageFormat) -> Result<Outcome
         errors += diagnostics.iter().filter(|d| d.is_error()).count();
         warnings += diagnostics.iter().filter(|d| !d.is_error()).count();
         match message_format {
-            MessageFormat::Human => eprint!("{}", human(&file, &diagnostics)),
+            MessageFormat::Human => printer.diagnostics(&file, &diagnostics),
             MessageFormat::Json => {
                 for d in &diagnostics {
                     serde_json::to_writer(&mut out, &file.to_json(d))?;
@@ -169,9 +200,24 @@ fn run_check(files: &[PathBuf], message_format: MessageFormat) -> Result<Outcome
     })
 }
 
-/// The rendered diagnostics, each followed by a blank line.
-fn human(file: &SourceFile<'_>, diagnostics: &[Diagnostic]) -> String {
-    diagnostics.iter().map(|d| file.render(d) + "\n").collect()
+/// How diagnostics are shown to people.
+#[derive(Clone, Copy, Debug)]
+struct Printer {
+    color: bool,
+}
+
+impl Printer {
+    /// Prints the rendered diagnostics to standard error, each followed by a blank line.
+    fn diagnostics(self, file: &SourceFile<'_>, diagnostics: &[Diagnostic]) {
+        for d in diagnostics {
+            let text = if self.color {
+                file.render_colored(d)
+            } else {
+                file.render(d)
+            };
+            eprintln!("{text}");
+        }
+    }
 }
 
 fn plural(n: usize, word: &str) -> String {
@@ -186,12 +232,17 @@ fn count(n: usize, word: &str) -> String {
     format!("{n} {}", plural(n, word))
 }
 
-fn run_graph(path: &Path, format: GraphFormat, output: Option<&Path>) -> Result<Outcome> {
+fn run_graph(
+    printer: Printer,
+    path: &Path,
+    format: GraphFormat,
+    output: Option<&Path>,
+) -> Result<Outcome> {
     let source = read(path)?;
     let name = display_name(path);
     let checked = check(&source);
     let file = SourceFile::new(&name, &source);
-    eprint!("{}", human(&file, &checked.diagnostics));
+    printer.diagnostics(&file, &checked.diagnostics);
     let Some(model) = checked.model else {
         eprintln!("fsm: {name} has errors; no graph was written");
         return Ok(Outcome::Problems);
@@ -207,7 +258,7 @@ fn run_graph(path: &Path, format: GraphFormat, output: Option<&Path>) -> Result<
     Ok(Outcome::Clean)
 }
 
-fn run_fmt(files: &[PathBuf], check_only: bool) -> Result<Outcome> {
+fn run_fmt(printer: Printer, files: &[PathBuf], check_only: bool) -> Result<Outcome> {
     let mut outcome = Outcome::Clean;
     for path in files {
         let source = read(path)?;
@@ -215,7 +266,7 @@ fn run_fmt(files: &[PathBuf], check_only: bool) -> Result<Outcome> {
         match format(&source) {
             Err(diagnostics) => {
                 let file = SourceFile::new(&name, &source);
-                eprint!("{}", human(&file, &diagnostics));
+                printer.diagnostics(&file, &diagnostics);
                 eprintln!("fsm: {name} has syntax errors; it was left unchanged");
                 outcome = Outcome::Problems;
             }
