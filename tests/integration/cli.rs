@@ -220,7 +220,10 @@ fn fmt_check_passes_on_the_machines() {
 fn color_is_opt_in_off_a_terminal() {
     let dir = scratch(&[("m.fsm", BROKEN)]);
     let plain = fsm(&["check", "m.fsm"], dir.path());
-    assert!(!text(&plain.stderr).contains('\x1b'), "no colour into a pipe");
+    assert!(
+        !text(&plain.stderr).contains('\x1b'),
+        "no colour into a pipe"
+    );
     let colored = fsm(&["--color", "always", "check", "m.fsm"], dir.path());
     assert_eq!(colored.status.code(), Some(1));
     assert!(text(&colored.stderr).contains("\x1b["), "colour on request");

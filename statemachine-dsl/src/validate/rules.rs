@@ -218,9 +218,8 @@ fn shadowing(machine: &ast::MachineDecl, report: &mut Report) {
             .collect();
         earlier.sort_unstable();
         earlier.dedup();
-        for earlier in earlier.into_iter().map(|i| decls[i]) {
-            report_shadowed(earlier, later, report);
-        }
+        let earlier: Vec<&ast::TransitionDecl> = earlier.into_iter().map(|i| decls[i]).collect();
+        report_shadowed(&earlier, later, report);
         if !later.clauses.iter().any(|c| matches!(c, Clause::When(_))) {
             for from in &later.from {
                 let key = (later.event.name.as_str(), from.name.as_str());
@@ -230,21 +229,24 @@ fn shadowing(machine: &ast::MachineDecl, report: &mut Report) {
     }
 }
 
-/// Reports each actor of `later` that the unguarded `earlier` already decides for.
+/// Reports each actor of `later` that one of the unguarded `earlier` declarations
+/// (in file order) already decides for; only the first of them is named, since it is
+/// the one that wins.
 fn report_shadowed(
-    earlier: &ast::TransitionDecl,
+    earlier: &[&ast::TransitionDecl],
     later: &ast::TransitionDecl,
     report: &mut Report,
 ) {
-    let Some(state) = later
-        .from
-        .iter()
-        .find(|s| earlier.from.iter().any(|e| e.name == s.name))
-    else {
-        return;
-    };
     for actor in actors(later) {
-        let Some(winner) = actors(earlier).find(|a| a.name.name == actor.name.name) else {
+        let winner = earlier.iter().find_map(|e| {
+            let state = later
+                .from
+                .iter()
+                .find(|s| e.from.iter().any(|f| f.name == s.name))?;
+            let winner = actors(e).find(|a| a.name.name == actor.name.name)?;
+            Some((state, winner))
+        });
+        let Some((state, winner)) = winner else {
             continue;
         };
         report.push(
