@@ -134,39 +134,11 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check;
+    use crate::graph::tests::{SHOP, model};
 
     fn dot(source: &str) -> String {
-        match check(source).model {
-            Some(model) => to_dot(&model),
-            None => panic!("test machine has errors: {:?}", check(source).diagnostics),
-        }
+        to_dot(&model(source))
     }
-
-    const SHOP: &str = r#"
-        machine Shop {
-            state pending initial
-            state paid
-            state cancelled terminal
-            state done terminal
-            actor customer owner
-            actor support staff
-            actor admin staff
-            reasons other
-            calendar business_hours {
-                timezone "Europe/Berlin"
-                mon-fri 08:00-18:00
-                closed 2026-12-25
-            }
-            on pay: pending -> paid {
-                by customer
-                when payment_authorized and not fraud_hold
-            }
-            on cancel: pending, paid -> cancelled { by customer, support(reason) }
-            on finish: paid -> done { by support within business_hours }
-            override reopen: cancelled -> pending { by admin(reason) }
-        }
-    "#;
 
     #[test]
     fn starts_with_the_digraph_and_marks_the_initial_state() {

@@ -167,13 +167,41 @@ mod tests {
     use super::*;
     use crate::check;
 
-    fn model(source: &str) -> Model {
+    /// The model of a test machine that must check clean.
+    pub(super) fn model(source: &str) -> Model {
         let checked = check(source);
         match checked.model {
             Some(model) => model,
             None => panic!("test machine has errors: {:?}", checked.diagnostics),
         }
     }
+
+    /// A small shop machine with every feature the graphs draw, shared by the tests of
+    /// both formats.
+    pub(super) const SHOP: &str = r#"
+        machine Shop {
+            state pending initial
+            state paid
+            state cancelled terminal
+            state done terminal
+            actor customer owner
+            actor support staff
+            actor admin staff
+            reasons other
+            calendar business_hours {
+                timezone "Europe/Berlin"
+                mon-fri 08:00-18:00
+                closed 2026-12-25
+            }
+            on pay: pending -> paid {
+                by customer
+                when payment_authorized and not fraud_hold
+            }
+            on cancel: pending, paid -> cancelled { by customer, support(reason) }
+            on finish: paid -> done { by support within business_hours }
+            override reopen: cancelled -> pending { by admin(reason) }
+        }
+    "#;
 
     const SPLIT_HOURS: &str = r#"
         machine Desk {
