@@ -370,14 +370,14 @@ fn rust_names<'a>(machine: &'a ast::MachineDecl, report: &mut Report) {
     }
     for (kind, names) in &kinds {
         let mut variants: HashMap<String, &Ident> = HashMap::new();
-        // Guards, actions and notifications are declared by their uses: a reserved
-        // one used twice is still one name to change, so it is reported once.
-        let mut reserved: HashSet<&str> = HashSet::new();
+        // Each distinct name is checked once: events, guards and actions repeat across
+        // a file, and their repeats can neither be reserved nor collide anew.
+        let mut seen: HashSet<&str> = HashSet::new();
         for name in names {
+            if !seen.insert(&name.name) {
+                continue;
+            }
             if RESERVED.contains(&name.name.as_str()) {
-                if !reserved.insert(&name.name) {
-                    continue;
-                }
                 report.push(
                     Diagnostic::new(
                         Code::RustName,
@@ -392,7 +392,7 @@ fn rust_names<'a>(machine: &'a ast::MachineDecl, report: &mut Report) {
             }
             let variant = camel_case(&name.name);
             match variants.get(&variant) {
-                Some(first) if first.name != name.name => report.push(
+                Some(first) => report.push(
                     Diagnostic::new(
                         Code::RustName,
                         format!(
@@ -404,7 +404,6 @@ fn rust_names<'a>(machine: &'a ast::MachineDecl, report: &mut Report) {
                     .with_secondary(Label::new(first.span, format!("also becomes `{variant}`")))
                     .with_help("rename one of them so they differ by more than underscores"),
                 ),
-                Some(_) => {}
                 None => {
                     variants.insert(variant, name);
                 }
