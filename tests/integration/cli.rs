@@ -230,3 +230,31 @@ fn color_is_opt_in_off_a_terminal() {
     let never = fsm(&["check", "--color", "never", "m.fsm"], dir.path());
     assert_eq!(text(&never.stderr), text(&plain.stderr));
 }
+
+#[test]
+fn explain_prints_the_reference_section_of_every_code() {
+    let dir = scratch(&[]);
+    for code in statemachine_dsl::Code::ALL {
+        let out = fsm(&["explain", code.as_str()], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{code}");
+        let stdout = text(&out.stdout);
+        assert!(stdout.starts_with(&format!("### {code} ")), "{stdout}");
+        assert!(
+            stdout.contains("```fsm-broken"),
+            "{code} has a broken example"
+        );
+        assert!(!stdout.contains("\n### "), "{code}: one section only");
+    }
+    let lower = fsm(&["explain", "fsm003"], dir.path());
+    assert!(text(&lower.stdout).starts_with("### FSM003 "));
+    let unknown = fsm(&["explain", "FSM999"], dir.path());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert_eq!(text(&unknown.stderr).lines().count(), 1);
+}
+
+#[test]
+fn check_points_at_explain() {
+    let dir = scratch(&[("m.fsm", BROKEN)]);
+    let out = fsm(&["check", "m.fsm"], dir.path());
+    assert!(text(&out.stderr).ends_with("fsm: for more about a code, run `fsm explain FSM003`\n"));
+}

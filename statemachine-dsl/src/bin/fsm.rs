@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use statemachine_dsl::{Diagnostic, SourceFile, check, format, to_dot, to_mermaid};
+use statemachine_dsl::{Code, Diagnostic, SourceFile, check, format, to_dot, to_mermaid};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -67,6 +67,11 @@ enum Command {
         /// Where to write the graph; standard output when absent.
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Explain a diagnostic code, with a broken example and its fix.
+    Explain {
+        /// A code such as `FSM007`.
+        code: String,
     },
     /// Rewrite files in the canonical layout.
     Fmt {
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
             output,
         } => run_graph(printer, &file, format, output.as_deref()),
         Command::Fmt { files, check } => run_fmt(printer, &files, check),
+        Command::Explain { code } => run_explain(&code),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -167,6 +173,7 @@ fn run_check(
         .map(|path| Ok((display_name(path), read(path)?)))
         .collect::<Result<Vec<_>>>()?;
     let (mut errors, mut warnings) = (0, 0);
+    let mut first_code = None;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     for (name, source) in &sources {
@@ -174,6 +181,7 @@ fn run_check(
         let diagnostics = check(source).diagnostics;
         errors += diagnostics.iter().filter(|d| d.is_error()).count();
         warnings += diagnostics.iter().filter(|d| !d.is_error()).count();
+        first_code = first_code.or(diagnostics.first().map(|d| d.code));
         match message_format {
             MessageFormat::Human => printer.diagnostics(&file, &diagnostics),
             MessageFormat::Json => {
@@ -192,6 +200,9 @@ fn run_check(
             count(errors, "error"),
             count(warnings, "warning")
         );
+        if let Some(code) = first_code {
+            eprintln!("fsm: for more about a code, run `fsm explain {code}`");
+        }
     }
     Ok(if errors > 0 {
         Outcome::Problems
@@ -256,6 +267,31 @@ fn run_graph(
         None => io::stdout().lock().write_all(graph.as_bytes())?,
     }
     Ok(Outcome::Clean)
+}
+
+/// The language reference, whose section per code `fsm explain` prints.
+const LANGUAGE_REFERENCE: &str = include_str!("../../../docs/language.md");
+
+fn run_explain(code: &str) -> Result<Outcome> {
+    let known = Code::ALL
+        .iter()
+        .find(|c| c.as_str().eq_ignore_ascii_case(code))
+        .with_context(|| format!("unknown code `{code}`; codes look like FSM007"))?;
+    let section = explanation(LANGUAGE_REFERENCE, known.as_str())
+        .with_context(|| format!("the language reference has no section for {known}"))?;
+    print!("{section}");
+    Ok(Outcome::Clean)
+}
+
+/// The section of the reference headed `### CODE ...`, up to the next heading.
+fn explanation<'a>(reference: &'a str, code: &str) -> Option<&'a str> {
+    let heading = format!("### {code} ");
+    let start = reference.find(&heading)?;
+    let rest = &reference[start..];
+    let end = rest[heading.len()..]
+        .find("\n#")
+        .map_or(rest.len(), |i| heading.len() + i + 1);
+    Some(&rest[..end])
 }
 
 fn run_fmt(printer: Printer, files: &[PathBuf], check_only: bool) -> Result<Outcome> {
