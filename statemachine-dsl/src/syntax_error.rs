@@ -118,15 +118,17 @@ pub(crate) fn convert(
     let expected = expected_list(positives);
     let found_text = found_text(found);
     let message = format!("expected {expected}, found {found_text}");
-    let mut diagnostic = Diagnostic::new(
+    // Without a more specific hint, say the two ways out of the error.
+    let help = help_for(source, at, found, positives).unwrap_or_else(|| match found {
+        "" => format!("the file ends too early: add {expected}"),
+        _ => format!("write {expected} here, or remove `{found}` if it does not belong"),
+    });
+    Diagnostic::new(
         Code::Syntax,
         message,
         Label::new(span, format!("expected {expected}")),
-    );
-    if let Some(help) = help_for(source, at, found, positives) {
-        diagnostic = diagnostic.with_help(help);
-    }
-    diagnostic
+    )
+    .with_help(help)
 }
 
 fn found_text(found: &str) -> String {

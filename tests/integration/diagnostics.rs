@@ -62,6 +62,11 @@ fn invariants(name: &str, input: &str, file: &SourceFile<'_>, outcome: &Outcome)
             "{name}: messages are lowercase without a final period: {:?}",
             d.message
         );
+        assert!(
+            d.help.as_deref().is_some_and(|h| !h.is_empty()),
+            "{name}: every diagnostic says how to fix it: {:?}",
+            d.message
+        );
         for label in std::iter::once(&d.primary).chain(&d.secondary) {
             let span = label.span;
             assert!(
