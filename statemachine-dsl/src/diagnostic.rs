@@ -119,8 +119,11 @@ impl Label {
     }
 }
 
-/// One problem in one file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One problem in one file. Its `Display` is the one-line form without a location
+/// (`error[FSM003]: state `x` is not declared`); [`crate::SourceFile::render`] gives
+/// the full form with file, line, column and snippet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{severity}[{code}]: {message}")]
 #[non_exhaustive]
 pub struct Diagnostic {
     pub code: Code,
@@ -166,4 +169,34 @@ impl Diagnostic {
 /// Sorts diagnostics into the order they are shown: by position, then by code.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by_key(|d| (d.primary.span.start, d.code, d.primary.span.end));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_diagnostic_is_an_error_with_a_one_line_display() {
+        let d = Diagnostic::new(
+            Code::UndeclaredState,
+            "state `x` is not declared",
+            Label::new(Span::new(0, 1), "unknown state"),
+        );
+        let error: &dyn std::error::Error = &d;
+        assert_eq!(
+            error.to_string(),
+            "error[FSM003]: state `x` is not declared"
+        );
+    }
+
+    #[test]
+    fn codes_are_unique_and_their_severity_follows_the_numbering() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(seen.insert(code.as_str()), "{code} is listed twice");
+            let number: u32 = code.as_str()["FSM".len()..].parse().expect("FSMnnn");
+            let warning = number > 100;
+            assert_eq!(code.severity() == Severity::Warning, warning, "{code}");
+        }
+    }
 }
