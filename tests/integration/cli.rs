@@ -258,3 +258,50 @@ fn check_points_at_explain() {
     let out = fsm(&["check", "m.fsm"], dir.path());
     assert!(text(&out.stderr).ends_with("fsm: for more about a code, run `fsm explain FSM003`\n"));
 }
+
+/// Runs `fsm` with `input` on standard input.
+fn fsm_with_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(fsm_binary())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("fsm runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input.as_bytes())
+        .expect("fsm reads its input");
+    child.wait_with_output().expect("fsm finishes")
+}
+
+#[test]
+fn a_dash_reads_standard_input_for_editors() {
+    let out = fsm_with_stdin(&["check", "--message-format", "json", "-"], BROKEN);
+    assert_eq!(out.status.code(), Some(1));
+    let first: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().expect("a diagnostic"))
+            .expect("JSON");
+    assert_eq!(first["file"], "<stdin>");
+
+    let messy = "machine M { state a initial state b terminal actor u on go: a -> b { by u } }";
+    let out = fsm_with_stdin(&["fmt", "-"], messy);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let formatted = text(&out.stdout);
+    assert!(
+        formatted.starts_with("machine M {\n    state a initial\n"),
+        "{formatted}"
+    );
+    assert_eq!(
+        statemachine_dsl::format(&formatted).as_deref(),
+        Ok(formatted.as_str())
+    );
+
+    let out = fsm_with_stdin(&["fmt", "--check", "-"], messy);
+    assert_eq!(out.status.code(), Some(1));
+    let out = fsm_with_stdin(&["graph", "-", "--format", "dot"], &formatted);
+    assert!(text(&out.stdout).starts_with("digraph M {"));
+}

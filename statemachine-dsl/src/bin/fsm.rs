@@ -51,7 +51,7 @@ impl Color {
 enum Command {
     /// Report every problem of each file; exit 1 if any file has an error.
     Check {
-        /// The files to check.
+        /// The files to check; `-` reads standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// `human` for people, `json` for one JSON diagnostic per line on stdout.
@@ -60,6 +60,7 @@ enum Command {
     },
     /// Export the state graph of a file.
     Graph {
+        /// The machine; `-` reads standard input.
         file: PathBuf,
         /// The graph language.
         #[arg(long, value_enum)]
@@ -75,6 +76,7 @@ enum Command {
     },
     /// Rewrite files in the canonical layout.
     Fmt {
+        /// The files to rewrite; `-` formats standard input to standard output.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Change nothing; exit 1 if a file is not in the canonical layout.
@@ -153,11 +155,22 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
 }
 
+/// `-` stands for standard input, so that editors can check or format an unsaved buffer.
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 fn read(path: &Path) -> Result<String> {
+    if is_stdin(path) {
+        return io::read_to_string(io::stdin()).context("cannot read standard input");
+    }
     fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn display_name(path: &Path) -> String {
+    if is_stdin(path) {
+        return "<stdin>".to_owned();
+    }
     path.display().to_string()
 }
 
@@ -306,6 +319,8 @@ fn run_fmt(printer: Printer, files: &[PathBuf], check_only: bool) -> Result<Outc
                 eprintln!("fsm: {name} has syntax errors; it was left unchanged");
                 outcome = Outcome::Problems;
             }
+            // Standard input has nowhere to be rewritten: the result goes to stdout.
+            Ok(formatted) if is_stdin(path) && !check_only => print!("{formatted}"),
             Ok(formatted) if formatted == source => {}
             Ok(_) if check_only => {
                 println!("would reformat {name}");
