@@ -84,7 +84,10 @@ impl<'s> Driver<'s> {
                         match pair.as_rule() {
                             Rule::COMMENT | Rule::EOI => {}
                             Rule::rbrace => end = Some(offset + pair.as_span().end()),
-                            _ => items.push(Builder { offset }.item(pair)),
+                            _ => match too_deep(&pair, offset) {
+                                Some(error) => self.errors.push(error),
+                                None => items.push(Builder { offset }.item(pair)),
+                            },
                         }
                     }
                 }
@@ -297,6 +300,34 @@ fn open_brace(source: &str, from: usize, to: usize) -> Option<usize> {
     open.pop()
 }
 
+/// How deeply `(` and `not` may nest in one guard. The syntax tree, the checks, the
+/// formatter and the graphs walk guards recursively, so an unbounded depth would let a
+/// hostile file overflow the stack; no reader follows more than a few levels anyway.
+pub(crate) const MAX_GUARD_DEPTH: usize = 32;
+
+/// Refuses an item whose guard nests deeper than [`MAX_GUARD_DEPTH`]. The walk is a
+/// sweep over the pairs in source order with a stack of the open groups' ends, so it
+/// does not recurse itself.
+fn too_deep(item: &Pair<'_, Rule>, offset: usize) -> Option<Diagnostic> {
+    let mut open_ends: Vec<usize> = Vec::new();
+    for pair in item.clone().into_inner().flatten() {
+        if !matches!(pair.as_rule(), Rule::paren | Rule::not_expr) {
+            continue;
+        }
+        let span = pair.as_span();
+        while open_ends.last().is_some_and(|&end| end <= span.start()) {
+            open_ends.pop();
+        }
+        open_ends.push(span.end());
+        if open_ends.len() > MAX_GUARD_DEPTH {
+            let at = offset + span.start();
+            let token = syntax_error::found_token(&pair.get_input()[..], span.start());
+            return Some(syntax_error::too_deep(Span::new(at, at + token.len())));
+        }
+    }
+    None
+}
+
 /// The start of the first line after the one holding `after` that begins an item or
 /// closes the machine (a `}` in the first column).
 fn resume_point(source: &str, after: usize) -> Option<usize> {
@@ -403,6 +434,47 @@ mod tests {
             }
             let cut = format!("{}{}", &machine[..from], &machine[to..]);
             assert_agrees(&cut);
+        }
+    }
+
+    fn machine_with_guard(guard: &str) -> String {
+        format!(
+            "machine M {{\n    state a initial\n    state b terminal\n    actor u\n    on go: a -> b {{ by u when {guard} }}\n}}\n"
+        )
+    }
+
+    #[test]
+    fn guards_nest_up_to_the_limit_and_no_further() {
+        let depth = super::MAX_GUARD_DEPTH;
+        let parens = |n: usize| format!("{}x{}", "(".repeat(n), ")".repeat(n));
+        let nots = |n: usize| format!("{}x", "not ".repeat(n));
+        for guard in [
+            parens(depth),
+            nots(depth),
+            format!("not ({})", nots(depth - 2)),
+        ] {
+            let source = machine_with_guard(&guard);
+            let checked = crate::check(&source);
+            let Some(model) = checked.model else {
+                panic!("the deepest allowed guard is fine: {:?}", checked.diagnostics);
+            };
+            // Everything downstream walks the guard recursively, so exercise it all.
+            assert!(crate::format(&source).is_ok());
+            assert!(!crate::to_dot(&model).is_empty());
+            assert!(!crate::to_mermaid(&model).is_empty());
+        }
+        // Far deeper than pest's own stack guard allows, too: an error, never a crash.
+        for guard in [
+            parens(depth + 1),
+            nots(depth + 1),
+            parens(100_000),
+            nots(100_000),
+        ] {
+            let Err(errors) = parse(&machine_with_guard(&guard)) else {
+                panic!("a guard deeper than the limit is refused");
+            };
+            assert_eq!(errors.len(), 1);
+            assert!(errors[0].message.contains("nested more than"), "{errors:?}");
         }
     }
 }

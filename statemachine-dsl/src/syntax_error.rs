@@ -75,6 +75,11 @@ pub(crate) fn convert(
             .with_help("close it on the same line, such as `timezone \"Europe/Berlin\"`");
         }
     }
+    // pest gives up without expecting anything when its stack guard stops a very deep
+    // nesting; the parser's own limit reports shallower ones the same way.
+    if positives.is_empty() && matches!(found, "(" | "not") {
+        return too_deep(span);
+    }
     let wants_brace = positives.contains(&Rule::rbrace);
     let starts_item = ITEM_KEYWORDS.contains(&found) && at_line_start(source, at);
     // An item keyword cannot appear inside a block, so a block that is still open when
@@ -137,6 +142,19 @@ fn found_text(found: &str) -> String {
     } else {
         format!("`{found}`")
     }
+}
+
+/// A guard nested deeper than the parser accepts.
+pub(crate) fn too_deep(span: Span) -> Diagnostic {
+    Diagnostic::new(
+        Code::Syntax,
+        format!(
+            "guard is nested more than {} levels deep",
+            crate::parse::MAX_GUARD_DEPTH
+        ),
+        Label::new(span, "too deep from here on"),
+    )
+    .with_help("give the inner condition a name of its own and use that guard here instead")
 }
 
 /// The word or character at `at`, for the "found ..." part of the message.
