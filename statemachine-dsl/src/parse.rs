@@ -321,7 +321,7 @@ fn too_deep(item: &Pair<'_, Rule>, offset: usize) -> Option<Diagnostic> {
         open_ends.push(span.end());
         if open_ends.len() > MAX_GUARD_DEPTH {
             let at = offset + span.start();
-            let token = syntax_error::found_token(&pair.get_input()[..], span.start());
+            let token = syntax_error::found_token(pair.get_input(), span.start());
             return Some(syntax_error::too_deep(Span::new(at, at + token.len())));
         }
     }
@@ -456,7 +456,10 @@ mod tests {
             let source = machine_with_guard(&guard);
             let checked = crate::check(&source);
             let Some(model) = checked.model else {
-                panic!("the deepest allowed guard is fine: {:?}", checked.diagnostics);
+                panic!(
+                    "the deepest allowed guard is fine: {:?}",
+                    checked.diagnostics
+                );
             };
             // Everything downstream walks the guard recursively, so exercise it all.
             assert!(crate::format(&source).is_ok());
