@@ -12,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use statemachine_dsl::{SourceFile, check, parse, validate};
+use statemachine_dsl::{SourceFile, ast, check, parse, validate};
 
 /// The sizes benchmarked; the first and last give the scaling ratio.
 const SIZES: [usize; 3] = [100, 500, 2_000];
@@ -200,17 +200,33 @@ fn criterion_groups(c: &mut Criterion, sources: &[(usize, String)]) {
 }
 
 /// The median wall time of `runs` calls of `f`, after one warm-up call.
-fn median<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
-    black_box(f());
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let start = Instant::now();
-            black_box(f());
-            start.elapsed()
-        })
-        .collect();
-    times.sort_unstable();
-    times[times.len() / 2]
+/// The median times of `parse`, `validate` and `check` of one source. The three are
+/// timed in turn within each round, so that a slow spell of a shared machine slows all
+/// three alike instead of skewing their ratios.
+fn medians(runs: usize, source: &str, file: &ast::File) -> [Duration; 3] {
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        f();
+        start.elapsed()
+    };
+    let mut rounds: [Vec<Duration>; 3] = Default::default();
+    // One round to warm caches and the allocator, not counted.
+    for round in 0..=runs {
+        let times = [
+            time(&mut || drop(black_box(parse(black_box(source))))),
+            time(&mut || drop(black_box(validate(black_box(file))))),
+            time(&mut || drop(black_box(check(black_box(source))))),
+        ];
+        if round > 0 {
+            for (all, t) in rounds.iter_mut().zip(times) {
+                all.push(t);
+            }
+        }
+    }
+    rounds.map(|mut times| {
+        times.sort_unstable();
+        times[times.len() / 2]
+    })
 }
 
 fn ms(d: Duration) -> f64 {
@@ -219,14 +235,12 @@ fn ms(d: Duration) -> f64 {
 
 /// The same-run ratios, from a timed loop of our own.
 fn report_ratios(sources: &[(usize, String)], runs: usize) {
-    println!("\nSame-run ratios (median of {runs} runs; parse is the baseline):");
+    println!("\nSame-run ratios (median of {runs} interleaved runs; parse is the baseline):");
     let mut per_state_check = Vec::new();
     let mut per_state_validate = Vec::new();
     for (states, source) in sources {
         let file = parse(source).expect("the generated machine parses");
-        let parse_time = median(runs, || parse(black_box(source)));
-        let validate_time = median(runs, || validate(black_box(&file)));
-        let check_time = median(runs, || check(black_box(source)));
+        let [parse_time, validate_time, check_time] = medians(runs, source, &file);
         println!(
             "check({states} states) = {:.2} ms, parse = {:.2} ms, validate = {:.2} ms, \
              ratio check/parse = {:.2}, validate/parse = {:.2}",
