@@ -44,3 +44,19 @@ pub fn file_name(path: &Path) -> String {
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
+
+/// The proptest settings of the suite: `cases` cases, so that a module stays fast in a
+/// debug build, unless `PROPTEST_CASES` asks for a deeper search by hand. Failures are
+/// kept as plain regression tests, not as files.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    let default = proptest::test_runner::Config::default();
+    proptest::test_runner::Config {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            default.cases
+        } else {
+            cases
+        },
+        failure_persistence: None,
+        ..default
+    }
+}

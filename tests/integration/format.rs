@@ -4,7 +4,6 @@
 //! up in review.
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use statemachine_dsl::{check, format, parse};
 use tests::{corpus, file_name, machines, read, workspace_root};
 
@@ -184,23 +183,6 @@ fn a_messy_file() {
     insta::assert_snapshot!(formatted);
 }
 
-/// Enough cases to mix many insertions while the module stays fast in a debug build;
-/// `PROPTEST_CASES` still overrides the count, for a deeper search by hand. Failures
-/// are kept as plain tests rather than files.
-fn config() -> Config {
-    let default = Config::default();
-    let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
-        default.cases
-    } else {
-        128
-    };
-    Config {
-        cases,
-        failure_persistence: None,
-        ..default
-    }
-}
-
 /// Places in `order.fsm` where whitespace or a comment may go: every run of whitespace
 /// (with what it holds) and the empty gaps next to the punctuation glued to a name.
 fn gaps(source: &str) -> Vec<(usize, usize)> {
@@ -297,7 +279,7 @@ fn without_inserted_comments(formatted: &str) -> String {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(tests::proptest_config(128))]
 
     /// Rearranging the whitespace of `order.fsm` and sprinkling comments into it gives
     /// `order.fsm` back, plus the comments.

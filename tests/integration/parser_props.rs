@@ -8,27 +8,9 @@
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::Config;
 use statemachine_dsl::ast::Span;
 use statemachine_dsl::{Code, SourceFile, check, format, parse, to_dot, to_mermaid};
 use tests::{file_name, machines, read};
-
-/// Enough cases to reach the corners of the grammar while the whole module stays well
-/// under a minute in a debug build. `PROPTEST_CASES` still overrides the count, for a
-/// deeper search by hand (20,000 cases run in about a minute in release).
-fn config() -> Config {
-    let default = Config::default();
-    let cases = if std::env::var_os("PROPTEST_CASES").is_some() {
-        default.cases
-    } else {
-        256
-    };
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
 
 /// Every fixed token of the language, plus a few near misses (a keyword with a suffix,
 /// an uppercase name, unterminated literals) that sit on the edge of the lexical rules.
@@ -378,7 +360,7 @@ fn outside_strings(text: &str) -> Vec<usize> {
 }
 
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(tests::proptest_config(256))]
 
     /// (a) Any unicode text at all.
     #[test]
