@@ -86,6 +86,12 @@ fn check_allows_warnings() {
     let out = fsm(&["check", "m.fsm"], dir.path());
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("warning[FSM101]"));
+    let strict = fsm(&["check", "--deny-warnings", "m.fsm"], dir.path());
+    assert_eq!(
+        strict.status.code(),
+        Some(1),
+        "--deny-warnings fails on a warning"
+    );
 }
 
 #[test]

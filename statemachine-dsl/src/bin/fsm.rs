@@ -57,6 +57,9 @@ enum Command {
         /// `human` for people, `json` for one JSON diagnostic per line on stdout.
         #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
         message_format: MessageFormat,
+        /// Exit 1 on warnings too, for CI that keeps machines warning-free.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Export the state graph of a file.
     Graph {
@@ -127,7 +130,8 @@ fn main() -> ExitCode {
         Command::Check {
             files,
             message_format,
-        } => run_check(printer, &files, message_format),
+            deny_warnings,
+        } => run_check(printer, &files, message_format, deny_warnings),
         Command::Graph {
             file,
             format,
@@ -178,6 +182,7 @@ fn run_check(
     printer: Printer,
     files: &[PathBuf],
     message_format: MessageFormat,
+    deny_warnings: bool,
 ) -> Result<Outcome> {
     // Read every file first, so that a missing file is a usage error reported before
     // any output rather than halfway through it.
@@ -217,7 +222,7 @@ fn run_check(
             eprintln!("fsm: for more about a code, run `fsm explain {code}`");
         }
     }
-    Ok(if errors > 0 {
+    Ok(if errors > 0 || (deny_warnings && warnings > 0) {
         Outcome::Problems
     } else {
         Outcome::Clean
