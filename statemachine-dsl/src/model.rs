@@ -292,4 +292,43 @@ mod tests {
         let g = And(vec![name("a"), And(vec![name("b"), name("c")])]);
         assert_eq!(g.to_string(), "a and (b and c)");
     }
+
+    #[test]
+    fn the_reference_machine_lists_its_names_in_order_of_first_use() {
+        let checked = crate::check(include_str!("../../machines/order.fsm"));
+        let Some(model) = checked.model else {
+            panic!("order.fsm checks clean: {:?}", checked.diagnostics);
+        };
+        assert_eq!(model.initial().name, "pending");
+        assert_eq!(
+            model.events()[..4],
+            ["confirm", "pay", "cancel", "start_processing"]
+        );
+        assert_eq!(model.events().len(), 11);
+        assert_eq!(
+            model.guards()[..3],
+            ["inventory_available", "payment_authorized", "fraud_hold"]
+        );
+        // Undo actions are actions too, listed right after the action they undo.
+        assert_eq!(
+            model.actions()[..3],
+            ["reserve_inventory", "capture_payment", "refund_payment"]
+        );
+        // Hook notifications come after those of the transitions.
+        let notifications = model.notifications();
+        assert_eq!(notifications.first(), Some(&"order_confirmed"));
+        assert_eq!(
+            notifications[notifications.len() - 2..],
+            ["order_cancelled", "order_refunded"]
+        );
+        assert_eq!(
+            model.actor("support").map(|a| a.kind),
+            Some(super::ActorKind::Staff)
+        );
+        assert!(model.state("delivered").is_some_and(|s| s.terminal));
+        assert_eq!(
+            model.transitions.iter().filter(|t| t.is_override()).count(),
+            3
+        );
+    }
 }
