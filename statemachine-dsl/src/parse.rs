@@ -73,21 +73,15 @@ impl<'s> Driver<'s> {
                     let Some(next) = pairs.next() else { break };
                     let offset = pos;
                     pos += next.as_span().end();
-                    // Comments inside an item (after `state paid // note`, say) are
-                    // nested in its pair; they are collected here so that none is lost.
-                    for pair in next.clone().into_inner().flatten() {
-                        if pair.as_rule() == Rule::COMMENT {
-                            self.comment(&pair, offset);
-                        }
+                    if let Some(error) = self.scan(&next, offset) {
+                        self.errors.push(error);
+                        continue;
                     }
                     for pair in next.into_inner() {
                         match pair.as_rule() {
-                            Rule::COMMENT | Rule::EOI => {}
+                            Rule::COMMENT => {}
                             Rule::rbrace => end = Some(offset + pair.as_span().end()),
-                            _ => match too_deep(&pair, offset) {
-                                Some(error) => self.errors.push(error),
-                                None => items.push(Builder { offset }.item(pair)),
-                            },
+                            _ => items.push(Builder { offset }.item(pair)),
                         }
                     }
                 }
@@ -241,6 +235,33 @@ impl<'s> Driver<'s> {
         }
     }
 
+    /// One pass over everything inside a parsed item. It collects the comments nested
+    /// in it (after `state paid // note`, say), so that none is lost, and refuses a guard
+    /// that nests deeper than [`MAX_GUARD_DEPTH`]: a sweep in source order with a stack
+    /// of the open groups' ends, so that the check does not recurse itself.
+    fn scan(&mut self, next: &Pair<'_, Rule>, offset: usize) -> Option<Diagnostic> {
+        let mut open_ends: Vec<usize> = Vec::new();
+        for pair in next.clone().into_inner().flatten() {
+            match pair.as_rule() {
+                Rule::COMMENT => self.comment(&pair, offset),
+                Rule::paren | Rule::not_expr => {
+                    let span = pair.as_span();
+                    while open_ends.last().is_some_and(|&end| end <= span.start()) {
+                        open_ends.pop();
+                    }
+                    open_ends.push(span.end());
+                    if open_ends.len() > MAX_GUARD_DEPTH {
+                        let at = offset + span.start();
+                        let token = syntax_error::found_token(pair.get_input(), span.start());
+                        return Some(syntax_error::too_deep(Span::new(at, at + token.len())));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
     fn comment(&mut self, pair: &Pair<'_, Rule>, offset: usize) {
         let span = pair.as_span();
         self.comments
@@ -304,29 +325,6 @@ fn open_brace(source: &str, from: usize, to: usize) -> Option<usize> {
 /// formatter and the graphs walk guards recursively, so an unbounded depth would let a
 /// hostile file overflow the stack; no reader follows more than a few levels anyway.
 pub(crate) const MAX_GUARD_DEPTH: usize = 32;
-
-/// Refuses an item whose guard nests deeper than [`MAX_GUARD_DEPTH`]. The walk is a
-/// sweep over the pairs in source order with a stack of the open groups' ends, so it
-/// does not recurse itself.
-fn too_deep(item: &Pair<'_, Rule>, offset: usize) -> Option<Diagnostic> {
-    let mut open_ends: Vec<usize> = Vec::new();
-    for pair in item.clone().into_inner().flatten() {
-        if !matches!(pair.as_rule(), Rule::paren | Rule::not_expr) {
-            continue;
-        }
-        let span = pair.as_span();
-        while open_ends.last().is_some_and(|&end| end <= span.start()) {
-            open_ends.pop();
-        }
-        open_ends.push(span.end());
-        if open_ends.len() > MAX_GUARD_DEPTH {
-            let at = offset + span.start();
-            let token = syntax_error::found_token(pair.get_input(), span.start());
-            return Some(syntax_error::too_deep(Span::new(at, at + token.len())));
-        }
-    }
-    None
-}
 
 /// The start of the first line after the one holding `after` that begins an item or
 /// closes the machine (a `}` in the first column).

@@ -36,6 +36,14 @@ fn fsm(args: &[&str], dir: &Path) -> Output {
         .expect("fsm runs")
 }
 
+/// Runs `fsm` from the workspace root with `args` followed by every shipped machine.
+fn fsm_on_machines(args: &[&str]) -> Output {
+    let paths: Vec<String> = machines().iter().map(|p| p.display().to_string()).collect();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(paths.iter().map(String::as_str));
+    fsm(&all, &workspace_root())
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -53,11 +61,7 @@ const BROKEN: &str = "machine M {\n    state a initial\n    state b\n    actor u
 
 #[test]
 fn check_of_the_machines_is_clean() {
-    let root = workspace_root();
-    let mut args = vec!["check".to_owned()];
-    args.extend(machines().iter().map(|p| p.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = fsm(&args, &root);
+    let out = fsm_on_machines(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("0 errors, 0 warnings"),
@@ -208,11 +212,7 @@ fn fmt_leaves_a_file_with_syntax_errors_alone() {
 
 #[test]
 fn fmt_check_passes_on_the_machines() {
-    let root = workspace_root();
-    let mut args = vec!["fmt".to_owned(), "--check".to_owned()];
-    args.extend(machines().iter().map(|p| p.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = fsm(&args, &root);
+    let out = fsm_on_machines(&["fmt", "--check"]);
     assert_eq!(
         out.status.code(),
         Some(0),
