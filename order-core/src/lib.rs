@@ -1,7 +1,24 @@
 //! The order domain and its transition engine: guards and actions of the order
-//! machine, the transition pipeline, storage adapters for SQLite and PostgreSQL,
-//! migrations, queries, bulk operations, the outbox and the audit trail.
+//! machine, the transition pipeline, storage adapters, migrations, queries, bulk
+//! operations, the outbox and the audit trail.
 //!
-//! It depends on the order machine only through the `machine!` macro, never on
-//! `statemachine-dsl` at run time. The engine follows the macro on the roadmap in
-//! README.md.
+//! **Invariant:** the order machine reaches this crate only through the `machine!`
+//! macro; `statemachine-dsl` is not a run-time dependency.
+
+pub mod error;
+pub mod query;
+pub mod store;
+pub mod types;
+pub mod verify;
+
+/// The order machine of `machines/order.fsm`, compiled at build time.
+pub mod order {
+    statemachine::machine!("../machines/order.fsm");
+}
+
+pub use error::{FireError, OperationError, Step, StoreError};
+pub use query::OrderQuery;
+pub use store::sqlite::SqliteStore;
+pub use store::{Store, StoreTx};
+pub use types::*;
+pub use verify::Finding;

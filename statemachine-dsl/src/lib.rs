@@ -1,5 +1,5 @@
 //! The `.fsm` state machine language: parse, validate, render diagnostics, export
-//! graphs and format.
+//! graphs, format, and expand into Rust for the `machine!` macro.
 //!
 //! The pipeline reads like the data flow:
 //!
@@ -28,6 +28,7 @@
 
 pub mod ast;
 pub mod diagnostic;
+pub mod expand;
 pub mod format;
 pub mod graph;
 pub mod model;
@@ -37,10 +38,11 @@ mod syntax_error;
 mod validate;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
+pub use expand::{expand, expand_fallback};
 pub use format::format;
 pub use graph::{to_dot, to_mermaid};
 pub use model::Model;
-pub use parse::parse;
+pub use parse::{parse, parse_partial};
 pub use render::SourceFile;
 pub use validate::{Validated, validate};
 

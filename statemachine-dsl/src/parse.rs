@@ -21,6 +21,17 @@ pub(crate) struct FsmParser;
 
 /// Parses a whole file, collecting every syntax error.
 pub fn parse(source: &str) -> Result<ast::File, Vec<Diagnostic>> {
+    match Driver::new(source).run() {
+        (Some(file), errors) if errors.is_empty() => Ok(file),
+        (_, errors) => Err(errors),
+    }
+}
+
+/// Parses what can be parsed: the items that parsed (when the file has a `machine`
+/// header) and every syntax error. The `machine!` macro uses the partial file to keep
+/// the names of a broken file's well-formed items, so that one typo does not make every
+/// use of them an error too.
+pub fn parse_partial(source: &str) -> (Option<ast::File>, Vec<Diagnostic>) {
     Driver::new(source).run()
 }
 
@@ -53,14 +64,14 @@ impl<'s> Driver<'s> {
         }
     }
 
-    fn run(mut self) -> Result<ast::File, Vec<Diagnostic>> {
+    fn run(mut self) -> (Option<ast::File>, Vec<Diagnostic>) {
         let Some(Head {
             name,
             start,
             items: mut pos,
         }) = self.head()
         else {
-            return Err(self.errors);
+            return (None, self.errors);
         };
         let mut items = Vec::new();
         let mut end = None;
@@ -104,18 +115,16 @@ impl<'s> Driver<'s> {
         if let Some(end) = end {
             self.trailing(end);
         }
-        if !self.errors.is_empty() {
-            return Err(self.errors);
-        }
         let machine = ast::MachineDecl {
             name,
             items,
             span: Span::new(start, end.unwrap_or(self.source.len())),
         };
-        Ok(ast::File {
+        let file = ast::File {
             machine,
             comments: self.comments,
-        })
+        };
+        (Some(file), self.errors)
     }
 
     /// Whether only blanks and comments are left from `pos` on; collects the comments.

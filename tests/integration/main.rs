@@ -4,5 +4,8 @@ mod cli;
 mod diagnostics;
 mod docs;
 mod format;
+mod generated;
 mod graphs;
+mod macro_errors;
 mod parser_props;
+mod rebuild;

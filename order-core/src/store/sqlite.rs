@@ -1,0 +1,5 @@
+//! The SQLite adapter: being written.
+
+/// A SQLite database.
+#[derive(Debug)]
+pub struct SqliteStore;

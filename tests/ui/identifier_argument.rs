@@ -1,0 +1,7 @@
+// The argument must be a string literal, not an identifier.
+
+mod order {
+    statemachine::machine!(order);
+}
+
+fn main() {}

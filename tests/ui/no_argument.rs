@@ -1,0 +1,7 @@
+// The path is required.
+
+mod order {
+    statemachine::machine!();
+}
+
+fn main() {}
