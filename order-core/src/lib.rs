@@ -5,7 +5,13 @@
 //! **Invariant:** the order machine reaches this crate only through the `machine!`
 //! macro; `statemachine-dsl` is not a run-time dependency.
 
+pub mod auth;
+pub mod bulk;
+pub mod clock;
+pub mod engine;
 pub mod error;
+pub mod outbox;
+pub mod payment;
 pub mod query;
 pub mod store;
 pub mod types;
@@ -16,6 +22,7 @@ pub mod order {
     statemachine::machine!("../machines/order.fsm");
 }
 
+pub use engine::{Engine, EngineConfig};
 pub use error::{FireError, OperationError, Step, StoreError};
 pub use query::OrderQuery;
 pub use store::sqlite::SqliteStore;

@@ -3,6 +3,7 @@
 mod cli;
 mod diagnostics;
 mod docs;
+mod engine;
 mod format;
 mod generated;
 mod graphs;

@@ -1,0 +1,557 @@
+//! `Engine::fire`: one command through the nine steps of the pipeline.
+
+use statemachine::{ActorClass, Machine as _, TransitionSpec};
+
+use super::Engine;
+use super::rules::{Rules, Step};
+use crate::error::{FireError, Step as Stage};
+use crate::order::{Actions as _, ActorKind, Guards as _, Machine};
+use crate::store::{NewMessage, NewTransition, StoreTx};
+use crate::types::{Attempt, Command, Order, OrderId, Outcome};
+
+type Spec = TransitionSpec<Machine>;
+
+/// A failure and the external effects completed before it, which must be undone.
+struct Failure {
+    error: FireError,
+    undo: Vec<(crate::order::Action, Vec<super::Effect>)>,
+    order: Option<Order>,
+    seq: i64,
+}
+
+impl From<FireError> for Failure {
+    fn from(error: FireError) -> Failure {
+        Failure {
+            error,
+            undo: Vec::new(),
+            order: None,
+            seq: 0,
+        }
+    }
+}
+
+impl Engine {
+    /// Runs `command` on order `id`: all of it commits in one transaction, or nothing
+    /// does, the completed external effects are undone, the attempt is recorded, and
+    /// the error says which step refused and why.
+    pub async fn fire(&self, id: OrderId, command: Command) -> Result<Outcome, FireError> {
+        match self.try_fire(id, &command).await {
+            Ok(outcome) => Ok(outcome),
+            Err(failure) => Err(self.fail(id, &command, failure).await),
+        }
+    }
+
+    async fn try_fire(&self, id: OrderId, command: &Command) -> Result<Outcome, Failure> {
+        let now = self.clock.now();
+        // Who the principal is does not depend on the order, so it is settled before
+        // the transaction takes its lock; step 4 applies it.
+        let staff_role = self.staff_role(command).await?;
+        // 1. One transaction; a command seen before gets its stored outcome.
+        let mut tx = self
+            .store
+            .begin()
+            .await
+            .map_err(FireError::store(Stage::Lock))?;
+        if let Some(outcome) = replayed(tx.as_mut(), command).await? {
+            tx.rollback()
+                .await
+                .map_err(FireError::store(Stage::Idempotency))?;
+            return Ok(outcome);
+        }
+        // 2. Lock the order.
+        let order = tx
+            .lock_order(id)
+            .await
+            .map_err(FireError::store(Stage::Lock))?
+            .ok_or(FireError::OrderNotFound(id))?;
+        // 3. The declarations of (state, event).
+        let candidates = Machine::candidates(order.state, command.event);
+        if candidates.is_empty() {
+            return Err(FireError::InvalidTransition {
+                state: order.state,
+                event: command.event,
+                actor: command.actor.kind,
+                available: Machine::available_events(order.state, command.actor.kind).to_vec(),
+            }
+            .into());
+        }
+        // 4. Who is asking.
+        let listed: Vec<&'static Spec> = candidates
+            .iter()
+            .filter(|spec| spec.rule_for(command.actor.kind).is_some())
+            .collect();
+        if listed.is_empty() {
+            return Err(not_allowed(&order, command, candidates).into());
+        }
+        authorize(&order, command, staff_role)?;
+        let items = tx.items(id).await.map_err(FireError::store(Stage::Lock))?;
+        let seq = tx
+            .last_seq(id)
+            .await
+            .map_err(FireError::store(Stage::Lock))?
+            + 1;
+        let mut step = Step {
+            tx: tx.as_mut(),
+            engine: self,
+            order,
+            items,
+            command,
+            seq,
+            now,
+            effects: Vec::new(),
+            undoing: false,
+        };
+        // 4 (reason), 5 and 6, per declaration in file order: the first that passes wins.
+        let spec = choose(&mut step, &listed).await?;
+        // 7. Actions, then the hooks (exit before enter; none for a self-loop).
+        let mut undo = Vec::new();
+        if let Err(error) = run_actions(&mut step, spec, &mut undo).await {
+            let (order, seq) = (step.order.clone(), step.seq);
+            return Err(Failure {
+                error,
+                undo,
+                order: Some(order),
+                seq,
+            });
+        }
+        let order = step.order.clone();
+        let failure = |error: FireError| Failure {
+            error,
+            undo: undo.clone(),
+            order: Some(order.clone()),
+            seq,
+        };
+        // 8. Write the order, the audit row, the outbox and the command's outcome.
+        let outcome = write(&mut step, spec).await.map_err(failure)?;
+        drop(step);
+        // 9. Commit.
+        tx.commit()
+            .await
+            .map_err(FireError::store(Stage::Commit))
+            .map_err(failure)?;
+        Ok(outcome)
+    }
+
+    /// For a staff actor, whether the named principal holds the role; `None` for
+    /// other actors.
+    async fn staff_role(&self, command: &Command) -> Result<Option<bool>, FireError> {
+        let actor = &command.actor;
+        if Machine::actor_class(actor.kind) != ActorClass::Staff {
+            return Ok(None);
+        }
+        let Some(principal) = &actor.id else {
+            return Err(FireError::MissingPrincipal { role: actor.kind });
+        };
+        let holds = self
+            .authorizer
+            .holds_role(principal, actor.kind)
+            .await
+            .map_err(FireError::store(Stage::Authorization))?;
+        Ok(Some(holds))
+    }
+
+    /// Rolls back (the transaction is dropped with the failure), undoes completed
+    /// external effects in reverse order, and records the attempt.
+    async fn fail(&self, id: OrderId, command: &Command, failure: Failure) -> FireError {
+        let Failure {
+            error,
+            undo,
+            order,
+            seq,
+        } = failure;
+        let mut error_text = error.to_string();
+        if !undo.is_empty() {
+            if let Some(order) = order {
+                match self.undo(order, command, seq, undo).await {
+                    Ok(done) => error_text.push_str(&format!("; undone: {}", done.join(", "))),
+                    Err(undo_error) => error_text.push_str(&format!("; undo failed: {undo_error}")),
+                }
+            }
+        }
+        let attempt = Attempt {
+            order: id,
+            event: command.event,
+            actor_kind: command.actor.kind,
+            actor_id: command.actor.id.clone(),
+            error_kind: format!("{}:{}", error.step(), error.kind()),
+            error: error_text,
+            at: self.clock.now(),
+        };
+        if !matches!(error, FireError::OrderNotFound(_)) {
+            if let Err(record_error) = self.store.record_attempt(&attempt).await {
+                tracing::error!(%record_error, order = %id, "could not record a failed attempt");
+            }
+        }
+        error
+    }
+
+    /// Runs the undo actions in reverse order in a transaction of their own.
+    async fn undo(
+        &self,
+        order: Order,
+        command: &Command,
+        seq: i64,
+        undo: Vec<(crate::order::Action, Vec<super::Effect>)>,
+    ) -> Result<Vec<String>, FireError> {
+        let mut tx = self
+            .store
+            .begin()
+            .await
+            .map_err(FireError::store(Stage::Actions))?;
+        let order = tx
+            .lock_order(order.id)
+            .await
+            .map_err(FireError::store(Stage::Actions))?
+            .unwrap_or(order);
+        let items = tx
+            .items(order.id)
+            .await
+            .map_err(FireError::store(Stage::Actions))?;
+        let mut done = Vec::new();
+        {
+            let mut step = Step {
+                tx: tx.as_mut(),
+                engine: self,
+                order,
+                items,
+                command,
+                seq,
+                now: self.clock.now(),
+                effects: Vec::new(),
+                undoing: true,
+            };
+            for (action, effects) in undo.into_iter().rev() {
+                step.effects = effects;
+                Rules::new().run(action, &mut step).await?;
+                done.push(action.to_string());
+            }
+            let order = step.order.clone();
+            let written = step
+                .tx
+                .update_order(&order, step.now)
+                .await
+                .map_err(FireError::store(Stage::Actions))?;
+            if !written {
+                return Err(FireError::Conflict {
+                    order: order.id,
+                    expected: order.version,
+                });
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(FireError::store(Stage::Actions))?;
+        Ok(done)
+    }
+}
+
+/// The owner of the order, or a member of staff holding the role.
+fn authorize(order: &Order, command: &Command, staff_role: Option<bool>) -> Result<(), FireError> {
+    let actor = &command.actor;
+    match Machine::actor_class(actor.kind) {
+        ActorClass::Owner => match &actor.id {
+            Some(email) if *email == order.customer_email => Ok(()),
+            other => Err(FireError::NotOwner {
+                order: order.id,
+                actor: other.clone().unwrap_or_default(),
+            }),
+        },
+        ActorClass::Staff if staff_role != Some(true) => Err(FireError::MissingRole {
+            principal: actor.id.clone().unwrap_or_default(),
+            role: actor.kind,
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn replayed(tx: &mut dyn StoreTx, command: &Command) -> Result<Option<Outcome>, FireError> {
+    let Some(key) = &command.idempotency_key else {
+        return Ok(None);
+    };
+    let Some(stored) = tx
+        .command_outcome(key)
+        .await
+        .map_err(FireError::store(Stage::Idempotency))?
+    else {
+        return Ok(None);
+    };
+    let mut outcome: Outcome = serde_json::from_str(&stored).map_err(|e| FireError::Store {
+        step: Stage::Idempotency,
+        source: crate::error::StoreError::Corrupt(format!("stored outcome of `{key}`: {e}")),
+    })?;
+    outcome.replayed = true;
+    Ok(Some(outcome))
+}
+
+fn not_allowed(order: &Order, command: &Command, candidates: &[Spec]) -> FireError {
+    let mut allowed: Vec<ActorKind> = candidates
+        .iter()
+        .flat_map(|spec| spec.actors.iter().map(|rule| rule.actor))
+        .collect();
+    allowed.sort();
+    allowed.dedup();
+    FireError::ActorNotAllowed {
+        state: order.state,
+        event: command.event,
+        actor: command.actor.kind,
+        allowed,
+    }
+}
+
+/// Tries the declarations that list the actor, in file order: reason, window, guards.
+/// The first that passes wins; when none does, the first refusal is the answer.
+async fn choose(step: &mut Step<'_>, listed: &[&'static Spec]) -> Result<&'static Spec, FireError> {
+    let mut first_refusal = None;
+    for spec in listed {
+        match admit(step, spec).await {
+            Ok(()) => return Ok(spec),
+            Err(refusal @ (FireError::GuardError { .. } | FireError::Store { .. })) => {
+                return Err(refusal);
+            }
+            Err(refusal) => {
+                first_refusal.get_or_insert(refusal);
+            }
+        }
+    }
+    Err(first_refusal.unwrap_or(FireError::InvalidTransition {
+        state: step.order.state,
+        event: step.command.event,
+        actor: step.command.actor.kind,
+        available: Vec::new(),
+    }))
+}
+
+async fn admit(step: &mut Step<'_>, spec: &'static Spec) -> Result<(), FireError> {
+    let command = step.command;
+    let needs_reason = spec
+        .rule_for(command.actor.kind)
+        .is_some_and(|rule| rule.needs_reason);
+    if needs_reason && command.reason.is_none() {
+        return Err(FireError::ReasonRequired {
+            event: command.event,
+            actor: command.actor.kind,
+        });
+    }
+    if let Some(calendar) = spec.calendar() {
+        if !calendar.is_open(step.now) {
+            return Err(FireError::OutsideWindow {
+                event: command.event,
+                calendar: calendar.name,
+                next_open: calendar.next_open(step.now),
+            });
+        }
+    }
+    if let Some(guard) = spec.guard {
+        let decision = Rules::new().evaluate(guard, step).await?;
+        if !decision.holds {
+            return Err(FireError::GuardFailed {
+                event: command.event,
+                guard: decision.decided_by,
+                value: decision.value,
+                expression: guard.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The transition's actions in order, then exit and enter hooks. Every action that
+/// left an external effect (even one that then failed, when the processor confirmed the
+/// effect) adds its undo action to `undo`, in the order they ran.
+async fn run_actions(
+    step: &mut Step<'_>,
+    spec: &'static Spec,
+    undo: &mut Vec<(crate::order::Action, Vec<super::Effect>)>,
+) -> Result<(), FireError> {
+    for action in spec.actions.iter().chain(hook_actions(spec)) {
+        let before = step.effects.len();
+        let result = Rules::new().run(action.action, step).await;
+        if let Some(undo_action) = action.undo {
+            if step.effects.len() > before {
+                undo.push((undo_action, step.effects[before..].to_vec()));
+            }
+        }
+        result?;
+    }
+    Ok(())
+}
+
+fn hook_actions(
+    spec: &'static Spec,
+) -> impl Iterator<Item = &'static statemachine::ActionSpec<crate::order::Action>> {
+    let (exit, enter): (&[_], &[_]) = if spec.is_self_loop() {
+        (&[], &[])
+    } else {
+        (
+            Machine::on_exit(spec.from).actions,
+            Machine::on_enter(spec.to).actions,
+        )
+    };
+    exit.iter().chain(enter.iter())
+}
+
+async fn write(step: &mut Step<'_>, spec: &'static Spec) -> Result<Outcome, FireError> {
+    let command = step.command;
+    let mut order = step.order.clone();
+    let from = order.state;
+    order.state = spec.to;
+    order.fulfillment_status = {
+        let shipments = step
+            .tx
+            .shipments(order.id)
+            .await
+            .map_err(FireError::store(Stage::Write))?;
+        super::rollup::fulfillment_status(&step.items, &shipments)
+    };
+    let written = step
+        .tx
+        .update_order(&order, step.now)
+        .await
+        .map_err(FireError::store(Stage::Write))?;
+    if !written {
+        return Err(FireError::Conflict {
+            order: order.id,
+            expected: order.version,
+        });
+    }
+    let row = NewTransition {
+        order: order.id,
+        seq: step.seq,
+        event: command.event,
+        from,
+        to: spec.to,
+        actor_kind: command.actor.kind,
+        actor_id: command.actor.id.as_deref(),
+        reason: command.reason,
+        note: command.note.as_deref(),
+        is_override: spec.is_override,
+        machine_hash: <Machine as statemachine::Machine>::SOURCE_HASH,
+        idempotency_key: command.idempotency_key.as_deref(),
+        metadata: &command.metadata,
+        at: step.now,
+    };
+    step.tx
+        .append_transition(&row)
+        .await
+        .map_err(FireError::store(Stage::Write))?;
+    let (exit, enter) = if spec.is_self_loop() {
+        (&[][..], &[][..])
+    } else {
+        (
+            Machine::on_exit(from).emits,
+            Machine::on_enter(spec.to).emits,
+        )
+    };
+    for notification in spec.emits.iter().chain(exit).chain(enter) {
+        let kind = notification.as_str();
+        let payload = serde_json::json!({
+            "order": order.id,
+            "number": order.number,
+            "event": command.event,
+            "from": from,
+            "to": spec.to,
+            "seq": step.seq,
+        });
+        let dedupe_key = format!("order:{}:{}:{kind}", order.id, step.seq);
+        let message = NewMessage {
+            aggregate: order.id,
+            kind,
+            payload: &payload,
+            dedupe_key: &dedupe_key,
+            at: step.now,
+        };
+        step.tx
+            .enqueue(&message)
+            .await
+            .map_err(FireError::store(Stage::Write))?;
+    }
+    let outcome = Outcome {
+        order: order.id,
+        event: command.event,
+        from,
+        to: spec.to,
+        seq: step.seq,
+        is_override: spec.is_override,
+        replayed: false,
+    };
+    if let Some(key) = &command.idempotency_key {
+        let stored = serde_json::to_string(&outcome).map_err(|e| FireError::Store {
+            step: Stage::Write,
+            source: crate::error::StoreError::Corrupt(e.to_string()),
+        })?;
+        step.tx
+            .record_command(key, order.id, &stored, step.now)
+            .await
+            .map_err(FireError::store(Stage::Write))?;
+    }
+    Ok(outcome)
+}
+
+impl Engine {
+    /// What `fire` would do, without doing it: the candidates, authorization, window
+    /// and guard steps in a transaction that is rolled back. Actions are not run, since
+    /// they reach outside the database.
+    pub async fn check(&self, id: OrderId, command: &Command) -> Result<Outcome, FireError> {
+        let now = self.clock.now();
+        let staff_role = self.staff_role(command).await?;
+        let mut tx = self
+            .store
+            .begin()
+            .await
+            .map_err(FireError::store(Stage::Lock))?;
+        let order = tx
+            .lock_order(id)
+            .await
+            .map_err(FireError::store(Stage::Lock))?
+            .ok_or(FireError::OrderNotFound(id))?;
+        let candidates = Machine::candidates(order.state, command.event);
+        if candidates.is_empty() {
+            return Err(FireError::InvalidTransition {
+                state: order.state,
+                event: command.event,
+                actor: command.actor.kind,
+                available: Machine::available_events(order.state, command.actor.kind).to_vec(),
+            });
+        }
+        let listed: Vec<&'static Spec> = candidates
+            .iter()
+            .filter(|spec| spec.rule_for(command.actor.kind).is_some())
+            .collect();
+        if listed.is_empty() {
+            return Err(not_allowed(&order, command, candidates));
+        }
+        authorize(&order, command, staff_role)?;
+        let items = tx.items(id).await.map_err(FireError::store(Stage::Lock))?;
+        let seq = tx
+            .last_seq(id)
+            .await
+            .map_err(FireError::store(Stage::Lock))?
+            + 1;
+        let from = order.state;
+        let mut step = Step {
+            tx: tx.as_mut(),
+            engine: self,
+            order,
+            items,
+            command,
+            seq,
+            now,
+            effects: Vec::new(),
+            undoing: false,
+        };
+        let spec = choose(&mut step, &listed).await?;
+        drop(step);
+        tx.rollback()
+            .await
+            .map_err(FireError::store(Stage::Commit))?;
+        Ok(Outcome {
+            order: id,
+            event: command.event,
+            from,
+            to: spec.to,
+            seq,
+            is_override: spec.is_override,
+            replayed: false,
+        })
+    }
+}

@@ -1,0 +1,434 @@
+//! Operations on an order within its state: the `allow` rules of the machine
+//! (modify items, change address, split, add shipment, add note), payment
+//! authorization, and the carrier's and warehouse's reports.
+
+use std::collections::BTreeMap;
+
+use statemachine::Machine as _;
+
+use super::rules::retry;
+use super::{Engine, rollup};
+use crate::error::{OperationError, StoreError};
+use crate::order::{Machine, Operation, State};
+use crate::payment::PaymentError;
+use crate::store::{Movement, NewPayment, StoreTx};
+use crate::types::{ItemId, NewOrder, Order, OrderId, OrderItem, Payment, ProductId, ShipmentId};
+
+/// A line of a parcel: how many units of which order line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShipmentLine {
+    pub item: ItemId,
+    pub quantity: i64,
+}
+
+/// The result of asking the processor to authorize an order's total.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentAttempt {
+    pub payment: Payment,
+    /// `authorized`, `declined` or `failed`.
+    pub outcome: String,
+}
+
+type Tx = Box<dyn StoreTx>;
+
+impl Engine {
+    /// Creates an order in the machine's initial state.
+    pub async fn create_order(&self, order: &NewOrder) -> Result<Order, OperationError> {
+        Ok(self
+            .store
+            .create_order(order, Machine::INITIAL, self.clock.now())
+            .await?)
+    }
+
+    /// Begins a transaction, locks the order and checks that `operation` is allowed in
+    /// its state.
+    async fn open(&self, id: OrderId, operation: Operation) -> Result<(Tx, Order), OperationError> {
+        let mut tx = self.store.begin().await?;
+        let order = tx
+            .lock_order(id)
+            .await?
+            .ok_or(OperationError::OrderNotFound(id))?;
+        if !order.state.allows(operation) {
+            return Err(OperationError::NotAllowed {
+                operation,
+                state: order.state,
+                allowed_in: State::ALL
+                    .into_iter()
+                    .filter(|s| s.allows(operation))
+                    .collect(),
+            });
+        }
+        Ok((tx, order))
+    }
+
+    /// Writes the order back (compare-and-set) and commits.
+    async fn close(&self, mut tx: Tx, order: &Order) -> Result<(), OperationError> {
+        if !tx.update_order(order, self.clock.now()).await? {
+            return Err(OperationError::Invalid(format!(
+                "order {} changed concurrently",
+                order.id
+            )));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces the order's lines (`modify_items`). In a state that holds stock the
+    /// reservations follow: all are released, the new quantities reserved, and the
+    /// whole change is refused if any product falls short.
+    pub async fn modify_items(
+        &self,
+        id: OrderId,
+        items: &[(&str, i64)],
+    ) -> Result<Order, OperationError> {
+        if items.is_empty() || items.iter().any(|(_, q)| *q <= 0) {
+            return Err(OperationError::Invalid(
+                "an order needs at least one line with a positive quantity".into(),
+            ));
+        }
+        // Products are looked up before the transaction: a store with one connection
+        // (a memory database) cannot serve a second query while it is open.
+        let mut lines = Vec::new();
+        for (sku, quantity) in items {
+            let product = self
+                .store
+                .product(sku)
+                .await?
+                .ok_or_else(|| OperationError::Invalid(format!("unknown product `{sku}`")))?;
+            lines.push((product, *quantity));
+        }
+        let (mut tx, mut order) = self.open(id, Operation::ModifyItems).await?;
+        let now = self.clock.now();
+        let held = tx.reserved_by(id).await?;
+        let holds_stock = !held.is_empty();
+        for (product, qty) in held {
+            tx.move_stock(id, product, Movement::Release, qty, now)
+                .await?;
+        }
+        if holds_stock {
+            let mut wanted: BTreeMap<ProductId, (i64, &str)> = BTreeMap::new();
+            for (product, qty) in &lines {
+                wanted.entry(product.id).or_insert((0, &product.sku)).0 += qty;
+            }
+            let ids: Vec<ProductId> = wanted.keys().copied().collect();
+            let stock = tx.lock_products(&ids).await?;
+            for (product, (qty, sku)) in &wanted {
+                if !tx.reserve(id, *product, *qty, now).await? {
+                    let available = stock
+                        .iter()
+                        .find(|p| p.id == *product)
+                        .map_or(0, |p| p.available());
+                    return Err(OperationError::OutOfStock {
+                        sku: (*sku).to_owned(),
+                        requested: *qty,
+                        available,
+                    });
+                }
+            }
+        }
+        let priced: Vec<(ProductId, i64, i64)> = lines
+            .iter()
+            .map(|(p, q)| (p.id, *q, p.price_cents))
+            .collect();
+        tx.replace_items(id, &priced).await?;
+        order.total_cents = priced.iter().map(|(_, q, price)| q * price).sum();
+        self.close(tx, &order).await?;
+        Ok(order)
+    }
+
+    /// Sets the shipping address (`change_address`).
+    pub async fn change_address(&self, id: OrderId, address: &str) -> Result<(), OperationError> {
+        let (tx, mut order) = self.open(id, Operation::ChangeAddress).await?;
+        order.shipping_address = Some(address.to_owned());
+        self.close(tx, &order).await
+    }
+
+    /// Adds a note to the order (`add_note`).
+    pub async fn add_note(
+        &self,
+        id: OrderId,
+        author: &str,
+        body: &str,
+    ) -> Result<(), OperationError> {
+        let (mut tx, order) = self.open(id, Operation::AddNote).await?;
+        tx.add_note(id, author, body, self.clock.now()).await?;
+        self.close(tx, &order).await
+    }
+
+    /// Moves `items` into a new child order in the same state (`split`): their
+    /// reservations move with them, and a paid order's capture is divided between the
+    /// two so that each can be refunded on its own.
+    pub async fn split(&self, id: OrderId, items: &[ItemId]) -> Result<Order, OperationError> {
+        let (mut tx, mut parent) = self.open(id, Operation::Split).await?;
+        let lines = tx.items(id).await?;
+        let (moved, kept): (Vec<&OrderItem>, Vec<&OrderItem>) =
+            lines.iter().partition(|l| items.contains(&l.id));
+        if moved.len() != items.len() || moved.is_empty() || kept.is_empty() {
+            return Err(OperationError::Invalid(
+                "a split moves some, not all, of the order's own lines".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let mut child = tx.insert_child_order(&parent, parent.state, now).await?;
+        tx.move_items(items, child.id).await?;
+        let held: BTreeMap<ProductId, i64> = tx.reserved_by(id).await?.into_iter().collect();
+        let mut moving: BTreeMap<ProductId, i64> = BTreeMap::new();
+        for line in &moved {
+            *moving.entry(line.product).or_insert(0) += line.quantity - line.qty_shipped;
+        }
+        for (product, qty) in moving {
+            let qty = qty.min(held.get(&product).copied().unwrap_or(0));
+            if qty > 0 {
+                tx.move_stock(id, product, Movement::Release, qty, now)
+                    .await?;
+                if !tx.reserve(child.id, product, qty, now).await? {
+                    return Err(OperationError::Invalid(
+                        "stock moved while splitting".into(),
+                    ));
+                }
+            }
+        }
+        child.total_cents = moved.iter().map(|l| l.quantity * l.unit_price_cents).sum();
+        parent.total_cents = kept.iter().map(|l| l.quantity * l.unit_price_cents).sum();
+        allocate_capture(tx.as_mut(), &parent, &child, now).await?;
+        let payments = tx.payments(child.id).await?;
+        child.payment_status = rollup::payment_status(&payments, &[]);
+        if !tx.update_order(&child, now).await? {
+            return Err(OperationError::Invalid(
+                "the new order changed concurrently".into(),
+            ));
+        }
+        child.version += 1;
+        self.close(tx, &parent).await?;
+        Ok(child)
+    }
+
+    /// Ships some quantities of some lines (`add_shipment`): the units leave the shelf
+    /// and their reservation in one ledger movement per product.
+    pub async fn add_shipment(
+        &self,
+        id: OrderId,
+        lines: &[ShipmentLine],
+        carrier: &str,
+        tracking: Option<&str>,
+    ) -> Result<ShipmentId, OperationError> {
+        let (mut tx, mut order) = self.open(id, Operation::AddShipment).await?;
+        let items = tx.items(id).await?;
+        let mut per_product: BTreeMap<ProductId, i64> = BTreeMap::new();
+        for line in lines {
+            let item = items.iter().find(|i| i.id == line.item).ok_or_else(|| {
+                OperationError::Invalid(format!("line {} is not on order {id}", line.item))
+            })?;
+            let left = item.quantity - item.qty_shipped;
+            if line.quantity <= 0 || line.quantity > left {
+                return Err(OperationError::Invalid(format!(
+                    "line {} has {left} unit(s) left to ship, not {}",
+                    item.line_no, line.quantity
+                )));
+            }
+            *per_product.entry(item.product).or_insert(0) += line.quantity;
+        }
+        if per_product.is_empty() {
+            return Err(OperationError::Invalid(
+                "a shipment holds at least one line".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let pairs: Vec<(ItemId, i64)> = lines.iter().map(|l| (l.item, l.quantity)).collect();
+        let shipment = tx
+            .insert_shipment(id, carrier, tracking, &pairs, now)
+            .await?;
+        for (product, qty) in per_product {
+            tx.move_stock(id, product, Movement::Ship, qty, now).await?;
+        }
+        self.refresh_fulfillment(tx.as_mut(), &mut order).await?;
+        self.close(tx, &order).await?;
+        Ok(shipment)
+    }
+
+    /// The carrier reports a parcel delivered, returned to the sender or lost.
+    pub async fn shipment_update(
+        &self,
+        id: OrderId,
+        shipment: ShipmentId,
+        state: &str,
+    ) -> Result<(), OperationError> {
+        if !["delivered", "returned", "lost"].contains(&state) {
+            return Err(OperationError::Invalid(format!(
+                "unknown shipment state `{state}`"
+            )));
+        }
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .lock_order(id)
+            .await?
+            .ok_or(OperationError::OrderNotFound(id))?;
+        if !tx.shipments(id).await?.iter().any(|s| s.id == shipment) {
+            return Err(OperationError::Invalid(format!(
+                "shipment {shipment} is not on order {id}"
+            )));
+        }
+        tx.set_shipment_state(shipment, state, self.clock.now())
+            .await?;
+        self.refresh_fulfillment(tx.as_mut(), &mut order).await?;
+        self.close(tx, &order).await
+    }
+
+    /// The warehouse received the order's shipped units back.
+    pub async fn receive_return(&self, id: OrderId) -> Result<(), OperationError> {
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .lock_order(id)
+            .await?
+            .ok_or(OperationError::OrderNotFound(id))?;
+        if order.state != State::Returned {
+            return Err(OperationError::Invalid(format!(
+                "order {id} is `{}`; returns are received in `returned`",
+                order.state
+            )));
+        }
+        for item in tx.items(id).await? {
+            tx.set_returned(item.id, item.qty_shipped).await?;
+        }
+        let now = self.clock.now();
+        for shipment in tx.shipments(id).await? {
+            if shipment.state != "returned" {
+                tx.set_shipment_state(shipment.id, "returned", now).await?;
+            }
+        }
+        self.refresh_fulfillment(tx.as_mut(), &mut order).await?;
+        self.close(tx, &order).await
+    }
+
+    /// The processor reports that the order's last refund was reversed (charged back
+    /// to the shop's favour), which allows the `reverse_refund` override.
+    pub async fn refund_reversed(&self, id: OrderId) -> Result<(), OperationError> {
+        let mut tx = self.store.begin().await?;
+        let order = tx
+            .lock_order(id)
+            .await?
+            .ok_or(OperationError::OrderNotFound(id))?;
+        let refunds = tx.refunds(id).await?;
+        let Some(last) = refunds.iter().rev().find(|r| r.state == "succeeded") else {
+            return Err(OperationError::Invalid(format!(
+                "order {id} has no refund to reverse"
+            )));
+        };
+        tx.update_refund_state(&last.idempotency_key, "reversed")
+            .await?;
+        self.close(tx, &order).await
+    }
+
+    /// Asks the processor to authorize the order's total: the attempt is recorded
+    /// before the call, and its outcome after it, each in a transaction of its own.
+    pub async fn authorize_payment(&self, id: OrderId) -> Result<PaymentAttempt, OperationError> {
+        let order = self
+            .store
+            .order(id)
+            .await?
+            .ok_or(OperationError::OrderNotFound(id))?;
+        let mut tx = self.store.begin().await?;
+        let attempt_no = tx.payments(id).await?.len() + 1;
+        let key = format!("order-{id}-authorize-{attempt_no}");
+        let payment = tx
+            .insert_payment(&NewPayment {
+                order: id,
+                amount_cents: order.total_cents,
+                idempotency_key: &key,
+                at: self.clock.now(),
+            })
+            .await?;
+        tx.commit().await?;
+        let processor = self.payments.clone();
+        let result = retry(self.config.processor_retries, || {
+            processor.authorize(&key, order.total_cents)
+        })
+        .await;
+        let mut payment = payment;
+        let outcome = match result {
+            Ok(authorization) => {
+                payment.state = "authorized".into();
+                payment.processor_ref = Some(authorization.reference);
+                payment.fraud_review = authorization.review;
+                "authorized"
+            }
+            Err(PaymentError::Declined { code }) => {
+                payment.state = "declined".into();
+                payment.failure_code = Some(code);
+                "declined"
+            }
+            Err(other) => {
+                payment.state = "failed".into();
+                payment.failure_code = Some(match other {
+                    PaymentError::Timeout => "timeout".into(),
+                    other => other.to_string(),
+                });
+                "failed"
+            }
+        };
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .lock_order(id)
+            .await?
+            .ok_or(OperationError::OrderNotFound(id))?;
+        let now = self.clock.now();
+        tx.update_payment(&payment, now).await?;
+        let payments = tx.payments(id).await?;
+        let refunds = tx.refunds(id).await?;
+        order.payment_status = rollup::payment_status(&payments, &refunds);
+        self.close(tx, &order).await?;
+        Ok(PaymentAttempt {
+            payment,
+            outcome: outcome.to_owned(),
+        })
+    }
+
+    async fn refresh_fulfillment(
+        &self,
+        tx: &mut dyn StoreTx,
+        order: &mut Order,
+    ) -> Result<(), StoreError> {
+        let items = tx.items(order.id).await?;
+        let shipments = tx.shipments(order.id).await?;
+        order.fulfillment_status = rollup::fulfillment_status(&items, &shipments);
+        Ok(())
+    }
+}
+
+/// Divides a paid parent's capture: the child gets a captured payment of its total
+/// under the same processor reference, and the parent's is reduced by as much.
+async fn allocate_capture(
+    tx: &mut dyn StoreTx,
+    parent: &Order,
+    child: &Order,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), OperationError> {
+    let payments = tx.payments(parent.id).await?;
+    let Some(mut captured) = payments
+        .into_iter()
+        .filter(|p| p.state == "captured")
+        .max_by_key(|p| p.attempt_no)
+    else {
+        return Ok(());
+    };
+    if captured.amount_cents < child.total_cents {
+        return Err(OperationError::Invalid(
+            "the capture does not cover the split lines".into(),
+        ));
+    }
+    captured.amount_cents -= child.total_cents;
+    tx.update_payment(&captured, now).await?;
+    let key = format!("order-{}-split-from-{}", child.id, captured.id);
+    let mut allocation = tx
+        .insert_payment(&NewPayment {
+            order: child.id,
+            amount_cents: child.total_cents,
+            idempotency_key: &key,
+            at: now,
+        })
+        .await?;
+    allocation.state = "captured".into();
+    allocation.processor_ref = captured.processor_ref.clone();
+    tx.update_payment(&allocation, now).await?;
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! The order's rollups: where its money and its goods stand, derived from payments,
+//! refunds, lines and shipments. Partial states live here, never as extra order states.
+
+use crate::types::{FulfillmentStatus, OrderItem, Payment, PaymentStatus, Refund, Shipment};
+
+/// Money captured and refunded, summed over the order's payments and refunds.
+pub(crate) fn captured(payments: &[Payment]) -> i64 {
+    payments
+        .iter()
+        .filter(|p| p.state == "captured")
+        .map(|p| p.amount_cents)
+        .sum()
+}
+
+pub(crate) fn refunded(refunds: &[Refund]) -> i64 {
+    refunds
+        .iter()
+        .filter(|r| r.state == "succeeded")
+        .map(|r| r.amount_cents)
+        .sum()
+}
+
+pub(crate) fn payment_status(payments: &[Payment], refunds: &[Refund]) -> PaymentStatus {
+    let captured = captured(payments);
+    if captured > 0 {
+        let refunded = refunded(refunds);
+        return if refunded >= captured {
+            PaymentStatus::Refunded
+        } else if refunded > 0 {
+            PaymentStatus::PartiallyRefunded
+        } else {
+            PaymentStatus::Captured
+        };
+    }
+    match payments
+        .iter()
+        .max_by_key(|p| p.attempt_no)
+        .map(|p| p.state.as_str())
+    {
+        Some("authorized") => PaymentStatus::Authorized,
+        Some("voided") => PaymentStatus::Voided,
+        Some("declined") | Some("failed") => PaymentStatus::Declined,
+        Some("refunded") if refunds.is_empty() => PaymentStatus::Refunded,
+        _ => PaymentStatus::None,
+    }
+}
+
+pub(crate) fn fulfillment_status(items: &[OrderItem], shipments: &[Shipment]) -> FulfillmentStatus {
+    let ordered: i64 = items.iter().map(|i| i.quantity).sum();
+    let shipped: i64 = items.iter().map(|i| i.qty_shipped).sum();
+    let returned: i64 = items.iter().map(|i| i.qty_returned).sum();
+    if shipped == 0 {
+        FulfillmentStatus::Unfulfilled
+    } else if returned >= shipped {
+        FulfillmentStatus::Returned
+    } else if shipped < ordered {
+        FulfillmentStatus::PartiallyShipped
+    } else if shipments.iter().all(|s| s.state == "delivered") {
+        FulfillmentStatus::Delivered
+    } else {
+        FulfillmentStatus::Shipped
+    }
+}

@@ -1,0 +1,545 @@
+//! The engine's write transaction on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite, Transaction};
+
+use crate::error::StoreError;
+use crate::order::State;
+use crate::store::{Movement, NewMessage, NewPayment, NewTransition, Result, StoreTx};
+use crate::types::{
+    ItemId, Order, OrderId, OrderItem, Payment, Product, ProductId, Refund, Shipment, ShipmentId,
+};
+
+use super::rows::{self, refused};
+use super::writes;
+
+/// A `BEGIN IMMEDIATE` transaction: it holds the database's write lock until it commits
+/// or rolls back (sqlx rolls back a transaction dropped without either).
+#[derive(Debug)]
+pub(super) struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl SqliteTx {
+    pub(super) fn new(tx: Transaction<'static, Sqlite>) -> SqliteTx {
+        SqliteTx { tx }
+    }
+
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+#[async_trait]
+impl StoreTx for SqliteTx {
+    async fn command_outcome(&mut self, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT outcome FROM command_log WHERE idempotency_key = ?")
+                .bind(key)
+                .fetch_optional(self.conn())
+                .await?,
+        )
+    }
+
+    async fn record_command(
+        &mut self,
+        key: &str,
+        order: OrderId,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO command_log (idempotency_key, order_id, outcome, created_at) \
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(key)
+        .bind(order.0)
+        .bind(outcome)
+        .bind(at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| refused(err, || format!("cannot record command `{key}`")))?;
+        Ok(())
+    }
+
+    async fn lock_order(&mut self, id: OrderId) -> Result<Option<Order>> {
+        // `BEGIN IMMEDIATE` already holds the write lock: nobody else writes until commit.
+        rows::order(self.conn(), id).await
+    }
+
+    async fn items(&mut self, id: OrderId) -> Result<Vec<OrderItem>> {
+        rows::items(self.conn(), id).await
+    }
+
+    async fn update_order(&mut self, order: &Order, at: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE orders SET state = ?, payment_status = ?, fulfillment_status = ?, \
+                 shipping_address = ?, total_cents = ?, version = version + 1, updated_at = ? \
+             WHERE id = ? AND version = ?",
+        )
+        .bind(order.state.as_str())
+        .bind(order.payment_status.as_str())
+        .bind(order.fulfillment_status.as_str())
+        .bind(order.shipping_address.as_deref())
+        .bind(order.total_cents)
+        .bind(at)
+        .bind(order.id.0)
+        .bind(order.version)
+        .execute(self.conn())
+        .await
+        .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn last_seq(&mut self, id: OrderId) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = ?",
+        )
+        .bind(id.0)
+        .fetch_one(self.conn())
+        .await?)
+    }
+
+    async fn append_transition(&mut self, row: &NewTransition<'_>) -> Result<()> {
+        let metadata = rows::json_text(row.metadata)?;
+        sqlx::query(
+            "INSERT INTO order_transitions (order_id, seq, event, from_state, to_state, \
+                 actor_kind, actor_id, reason, note, is_override, machine_hash, \
+                 idempotency_key, metadata, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.order.0)
+        .bind(row.seq)
+        .bind(row.event.as_str())
+        .bind(row.from.as_str())
+        .bind(row.to.as_str())
+        .bind(row.actor_kind.as_str())
+        .bind(row.actor_id)
+        .bind(row.reason.map(|r| r.as_str()))
+        .bind(row.note)
+        .bind(row.is_override)
+        .bind(row.machine_hash)
+        .bind(row.idempotency_key)
+        .bind(metadata)
+        .bind(row.at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot append audit row {} of order {}", row.seq, row.order)
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn enqueue(&mut self, message: &NewMessage<'_>) -> Result<()> {
+        let payload = rows::json_text(message.payload)?;
+        sqlx::query(
+            "INSERT INTO outbox (aggregate_id, kind, payload, dedupe_key, created_at, \
+                 delivered_at, attempts, next_attempt_at, last_error) \
+             VALUES (?, ?, ?, ?, ?, NULL, 0, ?, NULL)",
+        )
+        .bind(message.aggregate.0)
+        .bind(message.kind)
+        .bind(payload)
+        .bind(message.dedupe_key)
+        .bind(message.at)
+        .bind(message.at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| refused(err, || format!("cannot enqueue `{}`", message.dedupe_key)))?;
+        Ok(())
+    }
+
+    async fn entered_at(&mut self, id: OrderId, state: State) -> Result<Option<DateTime<Utc>>> {
+        let entered: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT created_at FROM order_transitions WHERE order_id = ? AND to_state = ? \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(id.0)
+        .bind(state.as_str())
+        .fetch_optional(self.conn())
+        .await?;
+        if entered.is_some() {
+            return Ok(entered);
+        }
+        // Never entered by a transition: it was entered at creation if the order was
+        // created in it (the first audit row leaves it, or there is none yet).
+        Ok(sqlx::query_scalar(
+            "SELECT o.created_at FROM orders o WHERE o.id = ? AND ? = COALESCE( \
+                 (SELECT t.from_state FROM order_transitions t WHERE t.order_id = o.id \
+                  ORDER BY t.seq LIMIT 1), o.state)",
+        )
+        .bind(id.0)
+        .bind(state.as_str())
+        .fetch_optional(self.conn())
+        .await?)
+    }
+
+    async fn lock_products(&mut self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Writers are serialized by `BEGIN IMMEDIATE`; no row locks to take.
+        let mut builder = QueryBuilder::new(format!(
+            "SELECT {} FROM products WHERE id IN (",
+            rows::PRODUCT_COLUMNS
+        ));
+        let mut list = builder.separated(", ");
+        for id in ids {
+            list.push_bind(id.0);
+        }
+        builder.push(") ORDER BY id");
+        let rows = builder.build().fetch_all(self.conn()).await?;
+        rows.iter().map(rows::product_from_row).collect()
+    }
+
+    async fn reserve(
+        &mut self,
+        order: OrderId,
+        product: ProductId,
+        qty: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        if qty < 0 {
+            return Err(StoreError::Invalid(format!(
+                "cannot reserve a negative quantity ({qty}) of product {product}"
+            )));
+        }
+        if qty == 0 {
+            return Ok(true);
+        }
+        let done = sqlx::query(
+            "UPDATE products SET reserved = reserved + ? WHERE id = ? AND on_hand - reserved >= ?",
+        )
+        .bind(qty)
+        .bind(product.0)
+        .bind(qty)
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        writes::ledger(self.conn(), order, product, Movement::Reserve, 0, qty, at).await?;
+        Ok(true)
+    }
+
+    async fn move_stock(
+        &mut self,
+        order: OrderId,
+        product: ProductId,
+        kind: Movement,
+        qty: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if qty < 0 && kind != Movement::Adjust {
+            return Err(StoreError::Invalid(format!(
+                "a {} of product {product} needs a positive quantity, got {qty}",
+                kind.as_str()
+            )));
+        }
+        if qty == 0 {
+            return Ok(());
+        }
+        let (delta_on_hand, delta_reserved) = match kind {
+            Movement::Reserve => {
+                return if self.reserve(order, product, qty, at).await? {
+                    Ok(())
+                } else {
+                    Err(StoreError::Invalid(format!(
+                        "cannot reserve {qty} of product {product}: not enough available"
+                    )))
+                };
+            }
+            Movement::Release => (0, -qty),
+            Movement::Ship => (-qty, -qty),
+            Movement::Restock | Movement::Adjust => (qty, 0),
+        };
+        let done = sqlx::query(
+            "UPDATE products SET on_hand = on_hand + ?, reserved = reserved + ? WHERE id = ?",
+        )
+        .bind(delta_on_hand)
+        .bind(delta_reserved)
+        .bind(product.0)
+        .execute(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!(
+                    "a {} of {qty} would break the stock counters of product {product}",
+                    kind.as_str()
+                )
+            })
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no product {product}")));
+        }
+        writes::ledger(
+            self.conn(),
+            order,
+            product,
+            kind,
+            delta_on_hand,
+            delta_reserved,
+            at,
+        )
+        .await
+    }
+
+    async fn reserved_by(&mut self, order: OrderId) -> Result<Vec<(ProductId, i64)>> {
+        // Reserve +q, release -q, ship -q: what is left is still held.
+        writes::ledger_sums(
+            self.conn(),
+            "SELECT product_id, SUM(delta_reserved) FROM inventory_movements \
+             WHERE order_id = ? GROUP BY product_id HAVING SUM(delta_reserved) <> 0 \
+             ORDER BY product_id",
+            order,
+        )
+        .await
+    }
+
+    async fn restocked_by(&mut self, order: OrderId) -> Result<Vec<(ProductId, i64)>> {
+        writes::ledger_sums(
+            self.conn(),
+            "SELECT product_id, SUM(delta_on_hand) FROM inventory_movements \
+             WHERE order_id = ? AND kind = 'restock' GROUP BY product_id \
+             HAVING SUM(delta_on_hand) <> 0 ORDER BY product_id",
+            order,
+        )
+        .await
+    }
+
+    async fn payments(&mut self, order: OrderId) -> Result<Vec<Payment>> {
+        rows::payments(self.conn(), order).await
+    }
+
+    async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<Payment> {
+        let row = sqlx::query(
+            "INSERT INTO payments (order_id, attempt_no, state, amount_cents, idempotency_key, \
+                 processor_ref, failure_code, fraud_review, created_at, updated_at) \
+             SELECT ?, COALESCE(MAX(attempt_no), 0) + 1, 'pending', ?, ?, NULL, NULL, 0, ?, ? \
+             FROM payments WHERE order_id = ? \
+             RETURNING id, order_id, attempt_no, state, amount_cents, idempotency_key, \
+                 processor_ref, failure_code, fraud_review",
+        )
+        .bind(payment.order.0)
+        .bind(payment.amount_cents)
+        .bind(payment.idempotency_key)
+        .bind(payment.at)
+        .bind(payment.at)
+        .bind(payment.order.0)
+        .fetch_one(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot add a payment to order {}", payment.order)
+            })
+        })?;
+        rows::payment_from_row(&row)
+    }
+
+    async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE payments SET state = ?, amount_cents = ?, processor_ref = ?, \
+                 failure_code = ?, fraud_review = ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(&payment.state)
+        .bind(payment.amount_cents)
+        .bind(payment.processor_ref.as_deref())
+        .bind(payment.failure_code.as_deref())
+        .bind(payment.fraud_review)
+        .bind(at)
+        .bind(payment.id.0)
+        .execute(self.conn())
+        .await
+        .map_err(|err| refused(err, || format!("cannot write payment {}", payment.id)))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no payment {}", payment.id)));
+        }
+        Ok(())
+    }
+
+    async fn refunds(&mut self, order: OrderId) -> Result<Vec<Refund>> {
+        rows::refunds(self.conn(), order).await
+    }
+
+    async fn insert_refund(&mut self, refund: &Refund, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO refunds (order_id, payment_id, amount_cents, state, reason, \
+                 idempotency_key, processor_ref, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(refund.order.0)
+        .bind(refund.payment.0)
+        .bind(refund.amount_cents)
+        .bind(&refund.state)
+        .bind(refund.reason.as_deref())
+        .bind(&refund.idempotency_key)
+        .bind(refund.processor_ref.as_deref())
+        .bind(at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!(
+                    "cannot refund {} of payment {}",
+                    refund.amount_cents, refund.payment
+                )
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn update_refund_state(&mut self, key: &str, state: &str) -> Result<()> {
+        let done = sqlx::query("UPDATE refunds SET state = ? WHERE idempotency_key = ?")
+            .bind(state)
+            .bind(key)
+            .execute(self.conn())
+            .await
+            .map_err(|err| refused(err, || format!("cannot move refund `{key}` to `{state}`")))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no refund `{key}`")));
+        }
+        Ok(())
+    }
+
+    async fn shipments(&mut self, order: OrderId) -> Result<Vec<Shipment>> {
+        rows::shipments(self.conn(), order).await
+    }
+
+    async fn insert_shipment(
+        &mut self,
+        order: OrderId,
+        carrier: &str,
+        tracking: Option<&str>,
+        items: &[(ItemId, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<ShipmentId> {
+        let mut savepoint = sqlx::Connection::begin(self.conn()).await?;
+        let id = writes::ship(&mut savepoint, order, carrier, tracking, items, at).await?;
+        savepoint.commit().await?;
+        Ok(id)
+    }
+
+    async fn set_shipment_state(
+        &mut self,
+        shipment: ShipmentId,
+        state: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE shipments SET state = ?, \
+                 delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END \
+             WHERE id = ?",
+        )
+        .bind(state)
+        .bind(state)
+        .bind(at)
+        .bind(shipment.0)
+        .execute(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot move shipment {shipment} to `{state}`")
+            })
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no shipment {shipment}")));
+        }
+        Ok(())
+    }
+
+    async fn set_returned(&mut self, item: ItemId, qty_returned: i64) -> Result<()> {
+        let done = sqlx::query("UPDATE order_items SET qty_returned = ? WHERE id = ?")
+            .bind(qty_returned)
+            .bind(item.0)
+            .execute(self.conn())
+            .await
+            .map_err(|err| {
+                refused(err, || {
+                    format!("cannot mark {qty_returned} of line {item} returned")
+                })
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no order line {item}")));
+        }
+        Ok(())
+    }
+
+    async fn replace_items(
+        &mut self,
+        order: OrderId,
+        items: &[(ProductId, i64, i64)],
+    ) -> Result<()> {
+        let mut savepoint = sqlx::Connection::begin(self.conn()).await?;
+        writes::replace_lines(&mut savepoint, order, items).await?;
+        savepoint.commit().await?;
+        Ok(())
+    }
+
+    async fn move_items(&mut self, items: &[ItemId], to: OrderId) -> Result<()> {
+        let mut savepoint = sqlx::Connection::begin(self.conn()).await?;
+        writes::move_lines(&mut savepoint, items, to).await?;
+        savepoint.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_child_order(
+        &mut self,
+        parent: &Order,
+        state: State,
+        at: DateTime<Utc>,
+    ) -> Result<Order> {
+        let id = rows::insert_order(
+            self.conn(),
+            &rows::OrderRow {
+                customer: parent.customer,
+                state,
+                parent: Some(parent.id),
+                currency: &parent.currency,
+                total_cents: 0,
+                payment_status: parent.payment_status,
+                fulfillment_status: parent.fulfillment_status,
+                shipping_address: parent.shipping_address.as_deref(),
+                at,
+            },
+        )
+        .await?;
+        rows::order(self.conn(), id)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("order {id} vanished while created")))
+    }
+
+    async fn add_note(
+        &mut self,
+        order: OrderId,
+        author: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO order_notes (order_id, author, body, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(order.0)
+        .bind(author)
+        .bind(body)
+        .bind(at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| refused(err, || format!("cannot add a note to order {order}")))?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+//! The order engine on SQLite: the machine's rules enforced through the whole pipeline.
+
+mod concurrency;
+mod conformance;
+mod failures;
+mod harness;
+mod lifecycle;
+mod model;
+mod queries;
+mod table;
