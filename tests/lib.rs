@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: where the workspace's files are.
 
+pub mod postgres;
+
 use std::path::{Path, PathBuf};
 
 /// The workspace's root folder.

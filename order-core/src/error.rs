@@ -19,6 +19,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Invalid(String),
+    /// The database aborted the transaction because of a concurrent one (a
+    /// serialization failure or a deadlock); running it again may succeed.
+    #[error("transaction aborted by a concurrent one: {0}")]
+    Retryable(String),
     /// A fault injected by a test double.
     #[error("injected fault: {0}")]
     Injected(String),
@@ -58,6 +62,13 @@ impl Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+fn next_opening(at: &Option<DateTime<Utc>>) -> String {
+    match at {
+        Some(at) => format!("it next opens at {}", at.format("%Y-%m-%d %H:%M UTC")),
+        None => "it never opens".to_owned(),
     }
 }
 
@@ -108,7 +119,7 @@ pub enum FireError {
     MissingPrincipal { role: ActorKind },
     #[error("`{event}` by `{actor}` requires a reason")]
     ReasonRequired { event: Event, actor: ActorKind },
-    #[error("`{event}` is only allowed within `{calendar}`; it next opens at {next_open:?}")]
+    #[error("`{event}` is only allowed within `{calendar}`; {}", next_opening(next_open))]
     OutsideWindow {
         event: Event,
         calendar: &'static str,
@@ -170,6 +181,19 @@ impl FireError {
             FireError::Conflict { .. } => "conflict",
             FireError::Store { .. } => "store",
         }
+    }
+
+    /// Whether running the command again may succeed: the database aborted it because
+    /// of a concurrent transaction, or a concurrent write won the version check.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            FireError::Conflict { .. }
+                | FireError::Store {
+                    source: StoreError::Retryable(_),
+                    ..
+                }
+        )
     }
 
     pub(crate) fn store(step: Step) -> impl FnOnce(StoreError) -> FireError {

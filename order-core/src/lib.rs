@@ -25,6 +25,7 @@ pub mod order {
 pub use engine::{Engine, EngineConfig};
 pub use error::{FireError, OperationError, Step, StoreError};
 pub use query::OrderQuery;
+pub use store::postgres::PostgresStore;
 pub use store::sqlite::SqliteStore;
 pub use store::{Store, StoreTx};
 pub use types::*;

@@ -361,7 +361,8 @@ pub struct Payment {
     pub id: PaymentId,
     pub order: OrderId,
     pub attempt_no: i64,
-    /// `pending`, `authorized`, `declined`, `captured`, `voided`, `failed`.
+    /// `pending`, `authorized`, `declined`, `captured`, `voided`, `failed`, or
+    /// `refunded` when a failed transition undid its capture.
     pub state: String,
     pub amount_cents: i64,
     pub idempotency_key: String,

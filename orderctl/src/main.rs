@@ -1,13 +1,76 @@
-//! `orderctl`: the operators' command line for the order service (init, simulate, fire,
-//! list, history, bulk, stats, verify, bench, graph). Its commands follow the engine on
-//! the roadmap in README.md; until then it says so and exits with a usage error.
+//! `orderctl`: the operators' command line for the order service.
+//!
+//! Exit codes: 0 success; 1 refused or failed, with one line on stderr naming the
+//! rule; 2 usage error (clap's own message, or one line for a value that names
+//! nothing in the machine).
+
+mod args;
+mod bench;
+mod cli;
+mod commands;
+mod db;
+mod simulate;
+mod table;
 
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    eprintln!(
-        "orderctl: no commands yet; the order engine is not built. \
-         Use `fsm check|graph|fmt` for machine definitions."
-    );
-    ExitCode::from(2)
+use clap::Parser as _;
+
+/// What every command gets: the database URL and whether to print JSON.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub db: String,
+    pub json: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // clap prints its own message and exits 2 on a usage error (0 for --help).
+    let cli = cli::Cli::parse();
+    let ctx = Context {
+        db: cli.db,
+        json: cli.json,
+    };
+    match commands::run(&ctx, cli.command).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("orderctl: {}", one_line(&error));
+            if error.downcast_ref::<args::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// The error and its causes on one line. Engine errors already print their cause
+/// (`write failed: database error: ...`), so a cause whose text is already there is
+/// not repeated.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_print_on_one_line_without_repeating_causes() {
+        let outer = anyhow::anyhow!("disk\nfull").context("cannot open `x`");
+        assert_eq!(super::one_line(&outer), "cannot open `x`: disk full");
+    }
 }

@@ -3,8 +3,11 @@
 mod concurrency;
 mod conformance;
 mod failures;
+mod faulty;
 mod harness;
 mod lifecycle;
 mod model;
+mod operations;
 mod queries;
 mod table;
+mod trail;

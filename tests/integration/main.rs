@@ -8,5 +8,7 @@ mod format;
 mod generated;
 mod graphs;
 mod macro_errors;
+mod orderctl;
 mod parser_props;
+mod postgres;
 mod rebuild;

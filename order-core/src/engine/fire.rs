@@ -7,16 +7,16 @@ use super::rules::{Rules, Step};
 use crate::error::{FireError, Step as Stage};
 use crate::order::{Actions as _, ActorKind, Guards as _, Machine};
 use crate::store::{NewMessage, NewTransition, StoreTx};
-use crate::types::{Attempt, Command, Order, OrderId, Outcome};
+use crate::types::{Command, Order, OrderId, Outcome};
 
-type Spec = TransitionSpec<Machine>;
+pub(super) type Spec = TransitionSpec<Machine>;
 
 /// A failure and the external effects completed before it, which must be undone.
-struct Failure {
-    error: FireError,
-    undo: Vec<(crate::order::Action, Vec<super::Effect>)>,
-    order: Option<Order>,
-    seq: i64,
+pub(super) struct Failure {
+    pub(super) error: FireError,
+    pub(super) undo: Vec<(crate::order::Action, Vec<super::Effect>)>,
+    pub(super) order: Option<Order>,
+    pub(super) seq: i64,
 }
 
 impl From<FireError> for Failure {
@@ -34,10 +34,27 @@ impl Engine {
     /// Runs `command` on order `id`: all of it commits in one transaction, or nothing
     /// does, the completed external effects are undone, the attempt is recorded, and
     /// the error says which step refused and why.
+    ///
+    /// A transaction the database aborted because of a concurrent one is run again, up
+    /// to `EngineConfig::conflict_retries` times, when nothing outside the database
+    /// needs undoing; processor calls repeat safely since their idempotency keys derive
+    /// from the order and its sequence number.
     pub async fn fire(&self, id: OrderId, command: Command) -> Result<Outcome, FireError> {
-        match self.try_fire(id, &command).await {
-            Ok(outcome) => Ok(outcome),
-            Err(failure) => Err(self.fail(id, &command, failure).await),
+        let mut retries = 0;
+        loop {
+            match self.try_fire(id, &command).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(failure)
+                    if failure.undo.is_empty()
+                        && failure.error.is_retryable()
+                        && retries < self.config.conflict_retries =>
+                {
+                    retries += 1;
+                    let pause = std::time::Duration::from_millis(5 << retries.min(6));
+                    tokio::time::sleep(pause).await;
+                }
+                Err(failure) => return Err(self.fail(id, &command, failure).await),
+            }
         }
     }
 
@@ -46,24 +63,27 @@ impl Engine {
         // Who the principal is does not depend on the order, so it is settled before
         // the transaction takes its lock; step 4 applies it.
         let staff_role = self.staff_role(command).await?;
-        // 1. One transaction; a command seen before gets its stored outcome.
+        // 1. One transaction.
         let mut tx = self
             .store
             .begin()
             .await
             .map_err(FireError::store(Stage::Lock))?;
-        if let Some(outcome) = replayed(tx.as_mut(), command).await? {
-            tx.rollback()
-                .await
-                .map_err(FireError::store(Stage::Idempotency))?;
-            return Ok(outcome);
-        }
         // 2. Lock the order.
         let order = tx
             .lock_order(id)
             .await
             .map_err(FireError::store(Stage::Lock))?
             .ok_or(FireError::OrderNotFound(id))?;
+        // A command seen before gets its stored outcome. The key is looked up after the
+        // lock: a concurrent twin holding the lock commits its outcome first, so the
+        // lookup sees it (on PostgreSQL a lookup before the lock would not).
+        if let Some(outcome) = replayed(tx.as_mut(), id, command).await? {
+            tx.rollback()
+                .await
+                .map_err(FireError::store(Stage::Idempotency))?;
+            return Ok(outcome);
+        }
         // 3. The declarations of (state, event).
         let candidates = Machine::candidates(order.state, command.event);
         if candidates.is_empty() {
@@ -134,7 +154,7 @@ impl Engine {
 
     /// For a staff actor, whether the named principal holds the role; `None` for
     /// other actors.
-    async fn staff_role(&self, command: &Command) -> Result<Option<bool>, FireError> {
+    pub(super) async fn staff_role(&self, command: &Command) -> Result<Option<bool>, FireError> {
         let actor = &command.actor;
         if Machine::actor_class(actor.kind) != ActorClass::Staff {
             return Ok(None);
@@ -149,104 +169,14 @@ impl Engine {
             .map_err(FireError::store(Stage::Authorization))?;
         Ok(Some(holds))
     }
-
-    /// Rolls back (the transaction is dropped with the failure), undoes completed
-    /// external effects in reverse order, and records the attempt.
-    async fn fail(&self, id: OrderId, command: &Command, failure: Failure) -> FireError {
-        let Failure {
-            error,
-            undo,
-            order,
-            seq,
-        } = failure;
-        let mut error_text = error.to_string();
-        if !undo.is_empty() {
-            if let Some(order) = order {
-                match self.undo(order, command, seq, undo).await {
-                    Ok(done) => error_text.push_str(&format!("; undone: {}", done.join(", "))),
-                    Err(undo_error) => error_text.push_str(&format!("; undo failed: {undo_error}")),
-                }
-            }
-        }
-        let attempt = Attempt {
-            order: id,
-            event: command.event,
-            actor_kind: command.actor.kind,
-            actor_id: command.actor.id.clone(),
-            error_kind: format!("{}:{}", error.step(), error.kind()),
-            error: error_text,
-            at: self.clock.now(),
-        };
-        if !matches!(error, FireError::OrderNotFound(_)) {
-            if let Err(record_error) = self.store.record_attempt(&attempt).await {
-                tracing::error!(%record_error, order = %id, "could not record a failed attempt");
-            }
-        }
-        error
-    }
-
-    /// Runs the undo actions in reverse order in a transaction of their own.
-    async fn undo(
-        &self,
-        order: Order,
-        command: &Command,
-        seq: i64,
-        undo: Vec<(crate::order::Action, Vec<super::Effect>)>,
-    ) -> Result<Vec<String>, FireError> {
-        let mut tx = self
-            .store
-            .begin()
-            .await
-            .map_err(FireError::store(Stage::Actions))?;
-        let order = tx
-            .lock_order(order.id)
-            .await
-            .map_err(FireError::store(Stage::Actions))?
-            .unwrap_or(order);
-        let items = tx
-            .items(order.id)
-            .await
-            .map_err(FireError::store(Stage::Actions))?;
-        let mut done = Vec::new();
-        {
-            let mut step = Step {
-                tx: tx.as_mut(),
-                engine: self,
-                order,
-                items,
-                command,
-                seq,
-                now: self.clock.now(),
-                effects: Vec::new(),
-                undoing: true,
-            };
-            for (action, effects) in undo.into_iter().rev() {
-                step.effects = effects;
-                Rules::new().run(action, &mut step).await?;
-                done.push(action.to_string());
-            }
-            let order = step.order.clone();
-            let written = step
-                .tx
-                .update_order(&order, step.now)
-                .await
-                .map_err(FireError::store(Stage::Actions))?;
-            if !written {
-                return Err(FireError::Conflict {
-                    order: order.id,
-                    expected: order.version,
-                });
-            }
-        }
-        tx.commit()
-            .await
-            .map_err(FireError::store(Stage::Actions))?;
-        Ok(done)
-    }
 }
 
 /// The owner of the order, or a member of staff holding the role.
-fn authorize(order: &Order, command: &Command, staff_role: Option<bool>) -> Result<(), FireError> {
+pub(super) fn authorize(
+    order: &Order,
+    command: &Command,
+    staff_role: Option<bool>,
+) -> Result<(), FireError> {
     let actor = &command.actor;
     match Machine::actor_class(actor.kind) {
         ActorClass::Owner => match &actor.id {
@@ -264,7 +194,11 @@ fn authorize(order: &Order, command: &Command, staff_role: Option<bool>) -> Resu
     }
 }
 
-async fn replayed(tx: &mut dyn StoreTx, command: &Command) -> Result<Option<Outcome>, FireError> {
+async fn replayed(
+    tx: &mut dyn StoreTx,
+    id: OrderId,
+    command: &Command,
+) -> Result<Option<Outcome>, FireError> {
     let Some(key) = &command.idempotency_key else {
         return Ok(None);
     };
@@ -279,11 +213,20 @@ async fn replayed(tx: &mut dyn StoreTx, command: &Command) -> Result<Option<Outc
         step: Stage::Idempotency,
         source: crate::error::StoreError::Corrupt(format!("stored outcome of `{key}`: {e}")),
     })?;
+    if outcome.order != id {
+        return Err(FireError::Store {
+            step: Stage::Idempotency,
+            source: crate::error::StoreError::Invalid(format!(
+                "idempotency key `{key}` was used for order {}, not order {id}",
+                outcome.order
+            )),
+        });
+    }
     outcome.replayed = true;
     Ok(Some(outcome))
 }
 
-fn not_allowed(order: &Order, command: &Command, candidates: &[Spec]) -> FireError {
+pub(super) fn not_allowed(order: &Order, command: &Command, candidates: &[Spec]) -> FireError {
     let mut allowed: Vec<ActorKind> = candidates
         .iter()
         .flat_map(|spec| spec.actors.iter().map(|rule| rule.actor))
@@ -300,7 +243,10 @@ fn not_allowed(order: &Order, command: &Command, candidates: &[Spec]) -> FireErr
 
 /// Tries the declarations that list the actor, in file order: reason, window, guards.
 /// The first that passes wins; when none does, the first refusal is the answer.
-async fn choose(step: &mut Step<'_>, listed: &[&'static Spec]) -> Result<&'static Spec, FireError> {
+pub(super) async fn choose(
+    step: &mut Step<'_>,
+    listed: &[&'static Spec],
+) -> Result<&'static Spec, FireError> {
     let mut first_refusal = None;
     for spec in listed {
         match admit(step, spec).await {
@@ -485,73 +431,4 @@ async fn write(step: &mut Step<'_>, spec: &'static Spec) -> Result<Outcome, Fire
             .map_err(FireError::store(Stage::Write))?;
     }
     Ok(outcome)
-}
-
-impl Engine {
-    /// What `fire` would do, without doing it: the candidates, authorization, window
-    /// and guard steps in a transaction that is rolled back. Actions are not run, since
-    /// they reach outside the database.
-    pub async fn check(&self, id: OrderId, command: &Command) -> Result<Outcome, FireError> {
-        let now = self.clock.now();
-        let staff_role = self.staff_role(command).await?;
-        let mut tx = self
-            .store
-            .begin()
-            .await
-            .map_err(FireError::store(Stage::Lock))?;
-        let order = tx
-            .lock_order(id)
-            .await
-            .map_err(FireError::store(Stage::Lock))?
-            .ok_or(FireError::OrderNotFound(id))?;
-        let candidates = Machine::candidates(order.state, command.event);
-        if candidates.is_empty() {
-            return Err(FireError::InvalidTransition {
-                state: order.state,
-                event: command.event,
-                actor: command.actor.kind,
-                available: Machine::available_events(order.state, command.actor.kind).to_vec(),
-            });
-        }
-        let listed: Vec<&'static Spec> = candidates
-            .iter()
-            .filter(|spec| spec.rule_for(command.actor.kind).is_some())
-            .collect();
-        if listed.is_empty() {
-            return Err(not_allowed(&order, command, candidates));
-        }
-        authorize(&order, command, staff_role)?;
-        let items = tx.items(id).await.map_err(FireError::store(Stage::Lock))?;
-        let seq = tx
-            .last_seq(id)
-            .await
-            .map_err(FireError::store(Stage::Lock))?
-            + 1;
-        let from = order.state;
-        let mut step = Step {
-            tx: tx.as_mut(),
-            engine: self,
-            order,
-            items,
-            command,
-            seq,
-            now,
-            effects: Vec::new(),
-            undoing: false,
-        };
-        let spec = choose(&mut step, &listed).await?;
-        drop(step);
-        tx.rollback()
-            .await
-            .map_err(FireError::store(Stage::Commit))?;
-        Ok(Outcome {
-            order: id,
-            event: command.event,
-            from,
-            to: spec.to,
-            seq,
-            is_override: spec.is_override,
-            replayed: false,
-        })
-    }
 }

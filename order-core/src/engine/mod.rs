@@ -2,10 +2,12 @@
 //! pipeline; operations change an order within its state; `bulk` fires one event at
 //! many orders.
 
+mod check;
 mod fire;
 mod ops;
 pub(crate) mod rollup;
 mod rules;
+mod undo;
 
 use std::sync::Arc;
 
@@ -30,6 +32,9 @@ pub struct EngineConfig {
     /// How many times a processor call that timed out is retried with the same
     /// idempotency key before the step fails.
     pub processor_retries: u32,
+    /// How many times a transition the database aborted because of a concurrent one is
+    /// run again before the error is reported.
+    pub conflict_retries: u32,
 }
 
 impl Default for EngineConfig {
@@ -38,6 +43,7 @@ impl Default for EngineConfig {
             max_payment_attempts: 3,
             return_window: TimeDelta::days(30),
             processor_retries: 2,
+            conflict_retries: 5,
         }
     }
 }

@@ -235,6 +235,23 @@ impl Engine {
         }
         let now = self.clock.now();
         let pairs: Vec<(ItemId, i64)> = lines.iter().map(|l| (l.item, l.quantity)).collect();
+        // An order whose reservation was released and not taken again (a refund the
+        // processor reversed brings it back to `paid`) reserves what it ships first,
+        // so the parcel never takes stock that others hold.
+        let held: BTreeMap<ProductId, i64> = tx.reserved_by(id).await?.into_iter().collect();
+        let ids: Vec<ProductId> = per_product.keys().copied().collect();
+        let stock = tx.lock_products(&ids).await?;
+        for (product, qty) in &per_product {
+            let missing = qty - held.get(product).copied().unwrap_or(0);
+            if missing > 0 && !tx.reserve(id, *product, missing, now).await? {
+                let found = stock.iter().find(|p| p.id == *product);
+                return Err(OperationError::OutOfStock {
+                    sku: found.map_or_else(String::new, |p| p.sku.clone()),
+                    requested: missing,
+                    available: found.map_or(0, |p| p.available()),
+                });
+            }
+        }
         let shipment = tx
             .insert_shipment(id, carrier, tracking, &pairs, now)
             .await?;

@@ -266,7 +266,9 @@ impl<'a> Actions for Rules<'a> {
         };
         let reference = payment.processor_ref.clone().unwrap_or_default();
         let amount = ctx.order.total_cents;
-        let key = ctx.key("capture");
+        // The payment is part of the key: a later attempt on a new authorization is a new
+        // request, while a retry of this one replays.
+        let key = ctx.key(&format!("capture-{}", payment.id));
         let processor = ctx.engine.payments.clone();
         let result = retry(ctx.engine.config.processor_retries, || {
             processor.capture(&key, &reference, amount)
@@ -392,30 +394,20 @@ impl<'a> Actions for Rules<'a> {
     }
 }
 
-/// Refunds every capture this transition made, after the transition failed. The
-/// capture's database writes were rolled back; the payment row is marked so that it
-/// is not captured again.
+/// The undo of captures, after the transition failed: the payment rows are marked
+/// `refunded` in the undo's transaction, and the engine asks the processor for the
+/// refunds only once that transaction committed ([`compensate`]). Recording first means
+/// a row never says `authorized` for money that was already given back, so a retried
+/// `pay` cannot capture it again; the opposite failure (the refund call fails after the
+/// mark) leaves captured money on a row marked for refund, which reconciliation finds.
 async fn undo_captures(ctx: &mut Step<'_>) -> Result<(), FireError> {
-    let processor = ctx.engine.payments.clone();
-    let effects = std::mem::take(&mut ctx.effects);
     let payments = ctx
         .tx
         .payments(ctx.order.id)
         .await
         .map_err(action_error("refund_payment"))?;
-    for effect in &effects {
-        let Effect::Captured {
-            payment,
-            reference,
-            amount_cents,
-            key,
-        } = effect;
-        let undo_key = format!("{key}-undo");
-        retry(ctx.engine.config.processor_retries, || {
-            processor.refund(&undo_key, reference, *amount_cents)
-        })
-        .await
-        .map_err(|e| failed("refund_payment", e.to_string()))?;
+    for effect in &ctx.effects {
+        let Effect::Captured { payment, .. } = effect;
         if let Some(mut row) = payments.iter().find(|p| p.id == *payment).cloned() {
             row.state = "refunded".to_owned();
             row.failure_code = Some("transition_failed".to_owned());
@@ -425,10 +417,28 @@ async fn undo_captures(ctx: &mut Step<'_>) -> Result<(), FireError> {
                 .map_err(action_error("refund_payment"))?;
         }
     }
-    ctx.effects = effects;
     ctx.refresh_payment_status()
         .await
         .map_err(action_error("refund_payment"))
+}
+
+/// Gives back the money of a capture whose transition failed, once the undo is
+/// recorded. The key derives from the capture's, so a repeated undo refunds once.
+pub(crate) async fn compensate(engine: &Engine, effect: &Effect) -> Result<(), FireError> {
+    let Effect::Captured {
+        reference,
+        amount_cents,
+        key,
+        ..
+    } = effect;
+    let undo_key = format!("{key}-undo");
+    let processor = engine.payments.clone();
+    retry(engine.config.processor_retries, || {
+        processor.refund(&undo_key, reference, *amount_cents)
+    })
+    .await
+    .map(drop)
+    .map_err(|e| failed("refund_payment", e.to_string()))
 }
 
 /// Calls the processor, retrying a timeout with the same idempotency key, which is safe

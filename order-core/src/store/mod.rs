@@ -8,6 +8,7 @@
 //! The traits are object-safe (through `async_trait`) so that a program picks its
 //! database from a URL at run time and the engine holds an `Arc<dyn Store>`.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -1,1 +1,278 @@
-//! (being written)
+//! The `Store` conformance suite, in the style of tower-sessions' store tests: one set
+//! of async checks of the `Store`/`StoreTx` contract (the doc comments of
+//! `order_core::store`), each given a freshly migrated, empty store as `Arc<dyn Store>`,
+//! and `conformance!` to instantiate every check as a `#[tokio::test]` for one adapter.
+//!
+//! Everything adapter-specific lives behind [`RawSql`]: a statement runner (built from
+//! `SqliteStore::pool()` here) and the statements that lift the audit trail's
+//! append-only guard, so that a check can break stored data on purpose. The statements
+//! the checks issue themselves are plain SQL that SQLite and PostgreSQL both accept.
+//! The PostgreSQL adapter instantiates the same suite with its own store and hook:
+//! `conformance!(postgres, make_pg_store(), pg_raw);`.
+//!
+//! The checks never read through the store while one of its transactions is open (an
+//! in-memory SQLite store has a single connection), and never reuse a transaction after
+//! a statement in it failed (PostgreSQL aborts such a transaction): each refusal gets a
+//! transaction of its own, rolled back.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use order_core::order::Event::{Cancel, Confirm, Reopen};
+use order_core::order::State::{Cancelled, Confirmed, Paid, Pending};
+use order_core::order::{ActorKind, Event, Reason, State};
+use order_core::store::{Movement, NewMessage, NewPayment, NewTransition};
+use order_core::{
+    Attempt, Finding, FulfillmentStatus, NewOrder, Order, OrderId, OrderItem, OrderQuery, Payment,
+    PaymentId, PaymentStatus, Product, ProductId, Refund, Shipment, SqliteStore, Store, StoreError,
+    TransitionRecord,
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+type Exec =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// The adapter-specific hook: raw SQL against the store's database.
+struct RawSql {
+    /// Runs one statement; the database's error as text.
+    exec: Exec,
+    /// Statements that lift the database's refusal of UPDATE and DELETE on
+    /// `order_transitions`, so that a check can break the audit trail.
+    lift_audit_guard: &'static [&'static str],
+}
+
+impl RawSql {
+    async fn exec(&self, sql: impl Into<String>) -> Result<(), String> {
+        (self.exec)(sql.into()).await
+    }
+
+    async fn lift_audit_guard(&self) {
+        for sql in self.lift_audit_guard {
+            self.exec(*sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+}
+
+/// Instantiates every check for one adapter: `$make` is an async expression giving the
+/// (unmigrated) store and whatever must live as long as it (a temporary folder, a
+/// cluster); `$raw` builds the [`RawSql`] hook from the store.
+macro_rules! conformance {
+    ($adapter:ident, $make:expr, $raw:expr) => {
+        conformance!(@checks $adapter, $make, $raw;
+            migrate_is_idempotent,
+            catalog_and_staff,
+            create_order_prices_numbers_and_totals,
+            a_dropped_or_rolled_back_transaction_leaves_nothing,
+            commit_persists_and_update_order_compares_and_sets,
+            reserve_is_conditional_and_never_oversells,
+            move_stock_applies_each_kind_with_its_ledger_row,
+            lock_products_returns_them_in_id_order,
+            reserved_never_exceeds_on_hand,
+            audit_trail_round_trips_in_seq_order,
+            the_audit_trail_is_append_only,
+            outbox_enqueues_dedupes_and_delivers,
+            command_log_records_an_outcome_once,
+            payments_round_trip,
+            refunds_round_trip_within_the_captured_amount,
+            shipments_round_trip,
+            attempts_are_recorded_oldest_first,
+            verify_is_clean_on_consistent_data,
+            verify_reports_a_tampered_product_counter,
+            verify_reports_a_broken_audit_sequence,
+        );
+    };
+    (@checks $adapter:ident, $make:expr, $raw:expr; $($check:ident),* $(,)?) => {
+        mod $adapter {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let (store, _keep) = $make.await;
+                    let raw: RawSql = ($raw)(&store);
+                    let store: Arc<dyn Store> = Arc::new(store);
+                    store.migrate().await.expect("the schema migrates");
+                    super::$check(store, raw).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(sqlite_memory, sqlite("sqlite::memory:", None), sqlite_raw);
+conformance!(sqlite_file, sqlite_file(), sqlite_raw);
+
+async fn sqlite(url: &str, dir: Option<TempDir>) -> (SqliteStore, Option<TempDir>) {
+    let store = SqliteStore::connect(url).await.expect("the database opens");
+    (store, dir)
+}
+
+async fn sqlite_file() -> (SqliteStore, Option<TempDir>) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = format!("sqlite://{}", dir.path().join("orders.db").display());
+    sqlite(&url, Some(dir)).await
+}
+
+fn sqlite_raw(store: &SqliteStore) -> RawSql {
+    let pool = store.pool().clone();
+    RawSql {
+        exec: Arc::new(move |sql: String| {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let done = sqlx::query(&sql).execute(&pool).await;
+                done.map(drop).map_err(|err| err.to_string())
+            })
+        }),
+        lift_audit_guard: &[
+            "DROP TRIGGER order_transitions_no_update",
+            "DROP TRIGGER order_transitions_no_delete",
+        ],
+    }
+}
+
+// Helpers.
+
+/// Awaits a call that must succeed.
+macro_rules! ok {
+    ($call:expr) => {
+        $call
+            .await
+            .unwrap_or_else(|err| panic!("{}: {err}", stringify!($call)))
+    };
+}
+
+/// `refused!(store, tx => CALL, "why")`: runs CALL in a transaction `tx` of its own,
+/// which must refuse it as `StoreError::Invalid`, then rolls back.
+macro_rules! refused {
+    ($store:expr, $tx:ident => $call:expr, $what:expr) => {{
+        let mut $tx = ok!($store.begin());
+        assert_invalid($call.await, $what);
+        ok!($tx.rollback());
+    }};
+}
+
+#[track_caller]
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Invalid(_)) => {}
+        other => panic!("{what}: expected StoreError::Invalid, got {other:?}"),
+    }
+}
+
+/// Minutes after Monday 2 March 2026, 09:00 UTC.
+fn at(minutes: i64) -> DateTime<Utc> {
+    let start = DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").expect("a valid time");
+    start.with_timezone(&Utc) + TimeDelta::minutes(minutes)
+}
+
+/// `A` (2.50, 10 in stock) and `B` (10.00, 5 in stock).
+async fn catalog(store: &dyn Store) -> (Product, Product) {
+    let a = ok!(store.add_product("A", "Apple", 250, 10));
+    (a, ok!(store.add_product("B", "Basket", 1_000, 5)))
+}
+
+/// A pending order, created at minute 0.
+async fn new_order(store: &dyn Store, email: &str, items: &[(&str, i64)]) -> Order {
+    let order = NewOrder::new(email, items);
+    ok!(store.create_order(&order, Pending, at(0)))
+}
+
+async fn ann_order(store: &dyn Store) -> Order {
+    new_order(store, "ann@example.com", &[("A", 1)]).await
+}
+
+fn line(i: &OrderItem) -> (i64, ProductId, &str, i64, i64) {
+    (i.line_no, i.product, &i.sku, i.quantity, i.unit_price_cents)
+}
+
+fn payment(order: OrderId, amount_cents: i64, idempotency_key: &str) -> NewPayment<'_> {
+    let at = at(1);
+    NewPayment {
+        order,
+        amount_cents,
+        idempotency_key,
+        at,
+    }
+}
+
+/// An outbox message of `kind`, sent at minute `n`.
+fn message<'a>(
+    id: OrderId,
+    kind: &'a str,
+    key: &'a str,
+    payload: &'a Value,
+    n: i64,
+) -> NewMessage<'a> {
+    let (dedupe_key, at) = (key, at(n));
+    NewMessage {
+        aggregate: id,
+        kind,
+        payload,
+        dedupe_key,
+        at,
+    }
+}
+
+static NO_METADATA: Value = Value::Null;
+
+/// An audit row by the system, at minute `seq`.
+fn row(order: OrderId, seq: i64, event: Event, from: State, to: State) -> NewTransition<'static> {
+    NewTransition {
+        order,
+        seq,
+        event,
+        from,
+        to,
+        actor_kind: ActorKind::System,
+        actor_id: None,
+        reason: None,
+        note: None,
+        is_override: false,
+        machine_hash: "hash",
+        idempotency_key: None,
+        metadata: &NO_METADATA,
+        at: at(seq),
+    }
+}
+
+/// Moves `order` along `path` with one audit row per step, committed.
+async fn walk(store: &dyn Store, order: OrderId, path: &[(Event, State)]) {
+    let mut tx = ok!(store.begin());
+    let mut current = ok!(tx.lock_order(order)).expect("the order exists");
+    let mut seq = ok!(tx.last_seq(order));
+    for &(event, to) in path {
+        seq += 1;
+        ok!(tx.append_transition(&row(order, seq, event, current.state, to)));
+        current.state = to;
+    }
+    assert!(ok!(tx.update_order(&current, at(seq))));
+    ok!(tx.commit());
+}
+
+async fn stock(store: &dyn Store, sku: &str) -> (i64, i64) {
+    let product = ok!(store.product(sku)).expect("the product exists");
+    (product.on_hand, product.reserved)
+}
+
+async fn assert_verified(store: &dyn Store) {
+    assert_eq!(ok!(store.verify()), []);
+}
+
+fn checks(findings: &[Finding]) -> Vec<&str> {
+    findings.iter().map(|f| f.check.as_str()).collect()
+}
+
+// The checks.
+
+// The checks, after the macros they use (macros are in scope from their definition on).
+mod inventory;
+mod orders;
+mod trail;
+
+use inventory::*;
+use orders::*;
+use trail::*;

@@ -29,7 +29,7 @@ pub struct Shop {
     pub clock: Arc<ManualClock>,
     pub payments: Arc<Simulator>,
     /// Keeps a file database alive for the test.
-    pub _dir: Option<tempfile::TempDir>,
+    pub dir: Option<tempfile::TempDir>,
 }
 
 impl Shop {
@@ -46,21 +46,35 @@ impl Shop {
     }
 
     async fn on(url: &str, dir: Option<tempfile::TempDir>) -> Shop {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::connect(url).await.expect("the database opens"));
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::connect(url).await.expect("the database opens"));
         Shop::with_store(store, dir, SimulatorConfig::default()).await
     }
 
-    pub async fn with_store(store: Arc<dyn Store>, dir: Option<tempfile::TempDir>, config: SimulatorConfig) -> Shop {
+    pub async fn with_store(
+        store: Arc<dyn Store>,
+        dir: Option<tempfile::TempDir>,
+        config: SimulatorConfig,
+    ) -> Shop {
         store.migrate().await.expect("the schema migrates");
         for (sku, name, price, stock) in [
             ("WIDGET", "Widget", 1_000, 1_000),
             ("GADGET", "Gadget", 2_500, 500),
             ("SCARCE", "Last one", 500, 1),
         ] {
-            store.add_product(sku, name, price, stock).await.expect("a product");
+            store
+                .add_product(sku, name, price, stock)
+                .await
+                .expect("a product");
         }
-        store.add_staff(SUPPORT, ActorKind::Support).await.expect("staff");
-        store.add_staff(ADMIN, ActorKind::Admin).await.expect("staff");
+        store
+            .add_staff(SUPPORT, ActorKind::Support)
+            .await
+            .expect("staff");
+        store
+            .add_staff(ADMIN, ActorKind::Admin)
+            .await
+            .expect("staff");
         let clock = Arc::new(ManualClock::new(business_hours()));
         let payments = Arc::new(Simulator::new(config));
         let engine = Engine::new(store.clone())
@@ -71,7 +85,7 @@ impl Shop {
             store,
             clock,
             payments,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -97,7 +111,12 @@ impl Shop {
     }
 
     pub async fn state(&self, id: OrderId) -> State {
-        self.store.order(id).await.expect("readable").expect("the order exists").state
+        self.store
+            .order(id)
+            .await
+            .expect("readable")
+            .expect("the order exists")
+            .state
     }
 
     /// Brings a new order into `state` through the machine's transitions, the way a
@@ -115,11 +134,28 @@ impl Shop {
             State::Confirmed => &[State::Confirmed],
             State::Paid => &[State::Confirmed, State::Paid],
             State::Processing => &[State::Confirmed, State::Paid, State::Processing],
-            State::Shipped => &[State::Confirmed, State::Paid, State::Processing, State::Shipped],
-            State::Delivered => &[State::Confirmed, State::Paid, State::Processing, State::Shipped, State::Delivered],
+            State::Shipped => &[
+                State::Confirmed,
+                State::Paid,
+                State::Processing,
+                State::Shipped,
+            ],
+            State::Delivered => &[
+                State::Confirmed,
+                State::Paid,
+                State::Processing,
+                State::Shipped,
+                State::Delivered,
+            ],
             State::Cancelled => &[State::Cancelled],
             State::Refunded => &[State::Confirmed, State::Paid, State::Refunded],
-            State::Returned => &[State::Confirmed, State::Paid, State::Processing, State::Shipped, State::Returned],
+            State::Returned => &[
+                State::Confirmed,
+                State::Paid,
+                State::Processing,
+                State::Shipped,
+                State::Returned,
+            ],
         };
         for next in path {
             self.step_to(id, *next).await;
@@ -130,7 +166,11 @@ impl Shop {
         match next {
             State::Confirmed => self.fire(id, Event::Confirm, Actor::system()).await,
             State::Paid => {
-                let attempt = self.engine.authorize_payment(id).await.expect("authorization runs");
+                let attempt = self
+                    .engine
+                    .authorize_payment(id)
+                    .await
+                    .expect("authorization runs");
                 assert_eq!(attempt.outcome, "authorized");
                 self.fire(id, Event::Pay, Actor::customer(CUSTOMER)).await;
             }
@@ -141,12 +181,21 @@ impl Shop {
             }
             State::Delivered => {
                 for shipment in self.store.shipments(id).await.expect("readable") {
-                    self.engine.shipment_update(id, shipment.id, "delivered").await.expect("delivered");
+                    self.engine
+                        .shipment_update(id, shipment.id, "delivered")
+                        .await
+                        .expect("delivered");
                 }
                 self.fire(id, Event::Deliver, Actor::carrier()).await;
             }
-            State::Cancelled => self.fire(id, Event::Cancel, Actor::customer(CUSTOMER)).await,
-            State::Refunded => self.fire(id, Event::Refund, Actor::customer(CUSTOMER)).await,
+            State::Cancelled => {
+                self.fire(id, Event::Cancel, Actor::customer(CUSTOMER))
+                    .await
+            }
+            State::Refunded => {
+                self.fire(id, Event::Refund, Actor::customer(CUSTOMER))
+                    .await
+            }
             State::Returned => self.fire(id, Event::ReturnToSender, Actor::carrier()).await,
             State::Pending => {}
         }

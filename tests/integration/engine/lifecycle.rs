@@ -1,23 +1,27 @@
 //! The rules of order.fsm one by one, each shown through the engine on a real database:
 //! who may fire, reasons, windows, guards, actions, hooks, overrides and the trail.
 
-use chrono::TimeDelta;
-use order_core::order::{ActorKind, Event, Guard, Notification, Reason, State};
+use order_core::order::{ActorKind, Event, Guard, Reason, State};
 use order_core::payment::{Call, PaymentError, PaymentProcessor as _};
 use order_core::{Actor, Command, FireError, PaymentStatus, Step};
 
 use super::harness::{ADMIN, CUSTOMER, SUPPORT, Shop};
 
-fn command(event: Event, actor: Actor) -> Command {
+pub(super) fn command(event: Event, actor: Actor) -> Command {
     Command::new(event, actor)
 }
 
-async fn stock(shop: &Shop, sku: &str) -> (i64, i64) {
-    let product = shop.store.product(sku).await.expect("readable").expect("the product exists");
+pub(super) async fn stock(shop: &Shop, sku: &str) -> (i64, i64) {
+    let product = shop
+        .store
+        .product(sku)
+        .await
+        .expect("readable")
+        .expect("the product exists");
     (product.on_hand, product.reserved)
 }
 
-async fn notifications(shop: &Shop, id: order_core::OrderId) -> Vec<String> {
+pub(super) async fn notifications(shop: &Shop, id: order_core::OrderId) -> Vec<String> {
     let messages = shop.store.messages(id).await.expect("readable");
     messages.into_iter().map(|m| m.kind).collect()
 }
@@ -27,7 +31,10 @@ async fn a_whole_order_goes_from_pending_to_delivered() {
     let shop = Shop::memory().await;
     let id = shop.order_in(State::Delivered).await;
     let history = shop.store.history(id).await.expect("readable");
-    let trail: Vec<(u32, State, State)> = history.iter().map(|t| (t.seq as u32, t.from, t.to)).collect();
+    let trail: Vec<(u32, State, State)> = history
+        .iter()
+        .map(|t| (t.seq as u32, t.from, t.to))
+        .collect();
     assert_eq!(
         trail,
         [
@@ -38,17 +45,35 @@ async fn a_whole_order_goes_from_pending_to_delivered() {
             (5, State::Shipped, State::Delivered),
         ]
     );
-    assert!(history.iter().all(|t| t.machine_hash.len() == 64 && !t.is_override));
+    assert!(
+        history
+            .iter()
+            .all(|t| t.machine_hash.len() == 64 && !t.is_override)
+    );
     assert_eq!(
         notifications(&shop, id).await,
-        ["order_confirmed", "payment_received", "processing_started", "order_shipped", "order_delivered"]
+        [
+            "order_confirmed",
+            "payment_received",
+            "processing_started",
+            "order_shipped",
+            "order_delivered"
+        ]
     );
     // Two widgets and a gadget left the shelf; nothing stays reserved.
     assert_eq!(stock(&shop, "WIDGET").await, (998, 0));
     assert_eq!(stock(&shop, "GADGET").await, (499, 0));
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.payment_status, PaymentStatus::Captured);
-    assert_eq!(order.fulfillment_status, order_core::FulfillmentStatus::Delivered);
+    assert_eq!(
+        order.fulfillment_status,
+        order_core::FulfillmentStatus::Delivered
+    );
     assert_eq!(shop.payments.total_captured(), order.total_cents);
     shop.assert_verified().await;
 }
@@ -60,14 +85,25 @@ async fn confirming_reserves_stock_and_never_oversells() {
     let second = shop.order_of(&[("SCARCE", 1)]).await;
     shop.fire(first, Event::Confirm, Actor::system()).await;
     assert_eq!(stock(&shop, "SCARCE").await, (1, 1));
-    let refused = shop.engine.fire(second, command(Event::Confirm, Actor::system())).await;
+    let refused = shop
+        .engine
+        .fire(second, command(Event::Confirm, Actor::system()))
+        .await;
     assert!(
-        matches!(refused, Err(FireError::GuardFailed { guard: Guard::InventoryAvailable, value: false, .. })),
+        matches!(
+            refused,
+            Err(FireError::GuardFailed {
+                guard: Guard::InventoryAvailable,
+                value: false,
+                ..
+            })
+        ),
         "{refused:?}"
     );
     assert_eq!(shop.state(second).await, State::Pending);
     // Cancelling the first releases its unit, and the second can have it.
-    shop.fire(first, Event::Cancel, Actor::customer(CUSTOMER)).await;
+    shop.fire(first, Event::Cancel, Actor::customer(CUSTOMER))
+        .await;
     assert_eq!(stock(&shop, "SCARCE").await, (1, 0));
     shop.fire(second, Event::Confirm, Actor::system()).await;
     assert_eq!(stock(&shop, "SCARCE").await, (1, 1));
@@ -80,7 +116,14 @@ async fn paying_needs_an_authorization_without_a_fraud_hold() {
     let id = shop.order_in(State::Confirmed).await;
     let pay = || command(Event::Pay, Actor::customer(CUSTOMER));
     let refused = shop.engine.fire(id, pay()).await;
-    assert!(matches!(refused, Err(FireError::GuardFailed { guard: Guard::PaymentAuthorized, value: false, .. })));
+    assert!(matches!(
+        refused,
+        Err(FireError::GuardFailed {
+            guard: Guard::PaymentAuthorized,
+            value: false,
+            ..
+        })
+    ));
 
     shop.engine.authorize_payment(id).await.expect("runs");
     let outcome = shop.engine.fire(id, pay()).await.expect("paid");
@@ -94,7 +137,9 @@ async fn paying_needs_an_authorization_without_a_fraud_hold() {
 #[tokio::test]
 async fn a_payment_under_review_is_held() {
     let store: std::sync::Arc<dyn order_core::Store> = std::sync::Arc::new(
-        order_core::SqliteStore::connect("sqlite::memory:").await.expect("opens"),
+        order_core::SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("opens"),
     );
     let config = order_core::payment::SimulatorConfig {
         review_rate: 1.0,
@@ -103,8 +148,17 @@ async fn a_payment_under_review_is_held() {
     let shop = Shop::with_store(store, None, config).await;
     let id = shop.order_in(State::Confirmed).await;
     shop.engine.authorize_payment(id).await.expect("runs");
-    let refused = shop.engine.fire(id, command(Event::Pay, Actor::customer(CUSTOMER))).await;
-    let Err(FireError::GuardFailed { guard, value, expression, .. }) = refused else {
+    let refused = shop
+        .engine
+        .fire(id, command(Event::Pay, Actor::customer(CUSTOMER)))
+        .await;
+    let Err(FireError::GuardFailed {
+        guard,
+        value,
+        expression,
+        ..
+    }) = refused
+    else {
         panic!("{refused:?}");
     };
     assert_eq!((guard, value), (Guard::FraudHold, true));
@@ -120,22 +174,48 @@ async fn after_three_declines_the_system_cancels_with_a_reason() {
     for attempt in 1..=3 {
         let refused = shop.engine.fire(id, cancel()).await;
         assert!(
-            matches!(refused, Err(FireError::GuardFailed { guard: Guard::PaymentAttemptsExhausted, .. })),
+            matches!(
+                refused,
+                Err(FireError::GuardFailed {
+                    guard: Guard::PaymentAttemptsExhausted,
+                    ..
+                })
+            ),
             "after {} declines: {refused:?}",
             attempt - 1
         );
-        shop.payments.fail_next(Call::Authorize, PaymentError::Declined { code: "card_declined".into() });
+        shop.payments.fail_next(
+            Call::Authorize,
+            PaymentError::Declined {
+                code: "card_declined".into(),
+            },
+        );
         let declined = shop.engine.authorize_payment(id).await.expect("runs");
         assert_eq!(declined.outcome, "declined");
     }
-    let missing_reason = shop.engine.fire(id, command(Event::Cancel, Actor::system())).await;
-    assert!(matches!(missing_reason, Err(FireError::ReasonRequired { actor: ActorKind::System, .. })));
+    let missing_reason = shop
+        .engine
+        .fire(id, command(Event::Cancel, Actor::system()))
+        .await;
+    assert!(matches!(
+        missing_reason,
+        Err(FireError::ReasonRequired {
+            actor: ActorKind::System,
+            ..
+        })
+    ));
     shop.engine.fire(id, cancel()).await.expect("cancelled");
     assert_eq!(shop.state(id).await, State::Cancelled);
     assert_eq!(stock(&shop, "WIDGET").await, (1_000, 0));
     let history = shop.store.history(id).await.expect("readable");
-    assert_eq!(history.last().and_then(|t| t.reason), Some(Reason::PaymentFailed));
-    assert_eq!(notifications(&shop, id).await.last().map(String::as_str), Some("order_cancelled"));
+    assert_eq!(
+        history.last().and_then(|t| t.reason),
+        Some(Reason::PaymentFailed)
+    );
+    assert_eq!(
+        notifications(&shop, id).await.last().map(String::as_str),
+        Some("order_cancelled")
+    );
     shop.assert_verified().await;
 }
 
@@ -148,7 +228,12 @@ async fn cancelling_voids_the_authorization_and_releases_stock() {
     let reference = attempt.payment.processor_ref.expect("a reference");
     let balance = shop.payments.balance(&reference).await.expect("known");
     assert!(balance.voided);
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.payment_status, PaymentStatus::Voided);
     assert_eq!(stock(&shop, "GADGET").await, (500, 0));
     shop.assert_verified().await;
@@ -157,31 +242,88 @@ async fn cancelling_voids_the_authorization_and_releases_stock() {
 #[tokio::test]
 async fn who_may_fire_is_checked_against_owner_role_and_reason() {
     let shop = Shop::memory().await;
-    shop.store.add_staff("sue", ActorKind::Support).await.expect("staff");
+    shop.store
+        .add_staff("sue", ActorKind::Support)
+        .await
+        .expect("staff");
     let id = shop.order_in(State::Pending).await;
     let cancel = |actor| command(Event::Cancel, actor);
 
-    let stranger = shop.engine.fire(id, cancel(Actor::customer("eve@example.com"))).await;
-    assert!(matches!(stranger, Err(FireError::NotOwner { .. })), "{stranger:?}");
-    let impostor = shop.engine.fire(id, cancel(Actor::admin("sue")).reason(Reason::Other)).await;
-    assert!(matches!(impostor, Err(FireError::MissingRole { role: ActorKind::Admin, .. })), "{impostor:?}");
-    let anonymous = shop.engine.fire(id, cancel(Actor { kind: ActorKind::Support, id: None })).await;
-    assert!(matches!(anonymous, Err(FireError::MissingPrincipal { .. })), "{anonymous:?}");
+    let stranger = shop
+        .engine
+        .fire(id, cancel(Actor::customer("eve@example.com")))
+        .await;
+    assert!(
+        matches!(stranger, Err(FireError::NotOwner { .. })),
+        "{stranger:?}"
+    );
+    let impostor = shop
+        .engine
+        .fire(id, cancel(Actor::admin("sue")).reason(Reason::Other))
+        .await;
+    assert!(
+        matches!(
+            impostor,
+            Err(FireError::MissingRole {
+                role: ActorKind::Admin,
+                ..
+            })
+        ),
+        "{impostor:?}"
+    );
+    let anonymous = shop
+        .engine
+        .fire(
+            id,
+            cancel(Actor {
+                kind: ActorKind::Support,
+                id: None,
+            }),
+        )
+        .await;
+    assert!(
+        matches!(anonymous, Err(FireError::MissingPrincipal { .. })),
+        "{anonymous:?}"
+    );
     let no_reason = shop.engine.fire(id, cancel(Actor::support("sue"))).await;
-    let Err(err @ FireError::ReasonRequired { .. }) = no_reason else { panic!("{no_reason:?}") };
+    let Err(err @ FireError::ReasonRequired { .. }) = no_reason else {
+        panic!("{no_reason:?}")
+    };
     assert_eq!(err.to_string(), "`cancel` by `support` requires a reason");
     assert_eq!(err.step(), Step::Authorization);
     let carrier = shop.engine.fire(id, cancel(Actor::carrier())).await;
-    let Err(err @ FireError::ActorNotAllowed { .. }) = carrier else { panic!("{carrier:?}") };
-    assert_eq!(err.to_string(), "`carrier` may not fire `cancel` from `pending`; allowed: customer, support, admin");
+    let Err(err @ FireError::ActorNotAllowed { .. }) = carrier else {
+        panic!("{carrier:?}")
+    };
+    assert_eq!(
+        err.to_string(),
+        "`carrier` may not fire `cancel` from `pending`; allowed: customer, support, admin"
+    );
 
     shop.engine
-        .fire(id, cancel(Actor::support("sue")).reason(Reason::DuplicateOrder).note("asked by phone"))
+        .fire(
+            id,
+            cancel(Actor::support("sue"))
+                .reason(Reason::DuplicateOrder)
+                .note("asked by phone"),
+        )
         .await
         .expect("cancelled");
-    let last = shop.store.history(id).await.expect("readable").pop().expect("a row");
-    assert_eq!((last.actor_kind, last.actor_id.as_deref()), (ActorKind::Support, Some("sue")));
-    assert_eq!((last.reason, last.note.as_deref()), (Some(Reason::DuplicateOrder), Some("asked by phone")));
+    let last = shop
+        .store
+        .history(id)
+        .await
+        .expect("readable")
+        .pop()
+        .expect("a row");
+    assert_eq!(
+        (last.actor_kind, last.actor_id.as_deref()),
+        (ActorKind::Support, Some("sue"))
+    );
+    assert_eq!(
+        (last.reason, last.note.as_deref()),
+        (Some(Reason::DuplicateOrder), Some("asked by phone"))
+    );
     let attempts = shop.store.attempts(id).await.expect("readable");
     let kinds: Vec<&str> = attempts.iter().map(|a| a.error_kind.as_str()).collect();
     assert_eq!(
@@ -200,9 +342,17 @@ async fn who_may_fire_is_checked_against_owner_role_and_reason() {
 async fn an_event_that_does_not_exist_from_a_state_names_the_ones_that_do() {
     let shop = Shop::memory().await;
     let id = shop.order_in(State::Paid).await;
-    let refused = shop.engine.fire(id, command(Event::Ship, Actor::support(SUPPORT))).await;
-    let Err(err) = refused else { panic!("shipped a paid order") };
-    assert_eq!(err.to_string(), "`ship` is not a transition from `paid`; support may fire: start_processing, refund");
+    let refused = shop
+        .engine
+        .fire(id, command(Event::Ship, Actor::support(SUPPORT)))
+        .await;
+    let Err(err) = refused else {
+        panic!("shipped a paid order")
+    };
+    assert_eq!(
+        err.to_string(),
+        "`ship` is not a transition from `paid`; support may fire: start_processing, refund"
+    );
     assert_eq!(err.step(), Step::Candidates);
 }
 
@@ -211,18 +361,45 @@ async fn processing_starts_only_in_business_hours() {
     let shop = Shop::memory().await;
     let id = shop.order_in(State::Paid).await;
     // Saturday 28 November 2026, 14:00 in Berlin: closed since 13:00, open Monday 08:00.
-    shop.clock.set(chrono::DateTime::parse_from_rfc3339("2026-11-28T13:00:00Z").expect("time").to_utc());
-    let refused = shop.engine.fire(id, command(Event::StartProcessing, Actor::system())).await;
-    let Err(FireError::OutsideWindow { calendar, next_open, .. }) = refused else { panic!("{refused:?}") };
+    shop.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-11-28T13:00:00Z")
+            .expect("time")
+            .to_utc(),
+    );
+    let refused = shop
+        .engine
+        .fire(id, command(Event::StartProcessing, Actor::system()))
+        .await;
+    let Err(FireError::OutsideWindow {
+        calendar,
+        next_open,
+        ..
+    }) = refused
+    else {
+        panic!("{refused:?}")
+    };
     assert_eq!(calendar, "business_hours");
-    assert_eq!(next_open.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-30T07:00:00+00:00"));
+    assert_eq!(
+        next_open.map(|t| t.to_rfc3339()).as_deref(),
+        Some("2026-11-30T07:00:00+00:00")
+    );
     // Christmas Day is closed all day.
-    shop.clock.set(chrono::DateTime::parse_from_rfc3339("2026-12-25T10:00:00Z").expect("time").to_utc());
+    shop.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-12-25T10:00:00Z")
+            .expect("time")
+            .to_utc(),
+    );
     assert!(matches!(
-        shop.engine.fire(id, command(Event::StartProcessing, Actor::system())).await,
+        shop.engine
+            .fire(id, command(Event::StartProcessing, Actor::system()))
+            .await,
         Err(FireError::OutsideWindow { .. })
     ));
-    shop.clock.set(chrono::DateTime::parse_from_rfc3339("2026-11-30T07:00:00Z").expect("time").to_utc());
+    shop.clock.set(
+        chrono::DateTime::parse_from_rfc3339("2026-11-30T07:00:00Z")
+            .expect("time")
+            .to_utc(),
+    );
     shop.fire(id, Event::StartProcessing, Actor::system()).await;
     assert_eq!(shop.state(id).await, State::Processing);
 }
@@ -232,24 +409,78 @@ async fn shipping_waits_for_every_unit_and_delivery_for_every_parcel() {
     let shop = Shop::memory().await;
     let id = shop.order_in(State::Processing).await;
     let items = shop.store.items(id).await.expect("readable");
-    let widgets = items.iter().find(|i| i.sku == "WIDGET").expect("a widget line");
-    let first = order_core::engine::ShipmentLine { item: widgets.id, quantity: 1 };
-    let parcel = shop.engine.add_shipment(id, &[first], "dhl", None).await.expect("a parcel");
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
-    assert_eq!(order.fulfillment_status, order_core::FulfillmentStatus::PartiallyShipped);
-    let refused = shop.engine.fire(id, command(Event::Ship, Actor::system())).await;
-    assert!(matches!(refused, Err(FireError::GuardFailed { guard: Guard::AllItemsShipped, .. })));
+    let widgets = items
+        .iter()
+        .find(|i| i.sku == "WIDGET")
+        .expect("a widget line");
+    let first = order_core::engine::ShipmentLine {
+        item: widgets.id,
+        quantity: 1,
+    };
+    let parcel = shop
+        .engine
+        .add_shipment(id, &[first], "dhl", None)
+        .await
+        .expect("a parcel");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
+    assert_eq!(
+        order.fulfillment_status,
+        order_core::FulfillmentStatus::PartiallyShipped
+    );
+    let refused = shop
+        .engine
+        .fire(id, command(Event::Ship, Actor::system()))
+        .await;
+    assert!(matches!(
+        refused,
+        Err(FireError::GuardFailed {
+            guard: Guard::AllItemsShipped,
+            ..
+        })
+    ));
     // A refund is no longer possible once something shipped.
-    let refund = shop.engine.fire(id, command(Event::Refund, Actor::admin(ADMIN)).reason(Reason::Other)).await;
-    assert!(matches!(refund, Err(FireError::GuardFailed { guard: Guard::NoItemsShipped, .. })));
+    let refund = shop
+        .engine
+        .fire(
+            id,
+            command(Event::Refund, Actor::admin(ADMIN)).reason(Reason::Other),
+        )
+        .await;
+    assert!(matches!(
+        refund,
+        Err(FireError::GuardFailed {
+            guard: Guard::NoItemsShipped,
+            ..
+        })
+    ));
 
     shop.ship_everything(id).await;
     shop.fire(id, Event::Ship, Actor::system()).await;
-    shop.engine.shipment_update(id, parcel, "delivered").await.expect("delivered");
-    let early = shop.engine.fire(id, command(Event::Deliver, Actor::carrier())).await;
-    assert!(matches!(early, Err(FireError::GuardFailed { guard: Guard::AllShipmentsDelivered, .. })));
+    shop.engine
+        .shipment_update(id, parcel, "delivered")
+        .await
+        .expect("delivered");
+    let early = shop
+        .engine
+        .fire(id, command(Event::Deliver, Actor::carrier()))
+        .await;
+    assert!(matches!(
+        early,
+        Err(FireError::GuardFailed {
+            guard: Guard::AllShipmentsDelivered,
+            ..
+        })
+    ));
     for shipment in shop.store.shipments(id).await.expect("readable") {
-        shop.engine.shipment_update(id, shipment.id, "delivered").await.expect("delivered");
+        shop.engine
+            .shipment_update(id, shipment.id, "delivered")
+            .await
+            .expect("delivered");
     }
     shop.fire(id, Event::Deliver, Actor::carrier()).await;
     assert_eq!(shop.state(id).await, State::Delivered);
@@ -260,14 +491,28 @@ async fn shipping_waits_for_every_unit_and_delivery_for_every_parcel() {
 async fn a_refund_returns_the_money_and_the_stock() {
     let shop = Shop::memory().await;
     let id = shop.order_in(State::Refunded).await;
-    assert_eq!(shop.payments.total_refunded(), shop.payments.total_captured());
+    assert_eq!(
+        shop.payments.total_refunded(),
+        shop.payments.total_captured()
+    );
     assert!(shop.payments.total_captured() > 0);
     assert_eq!(stock(&shop, "WIDGET").await, (1_000, 0));
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.payment_status, PaymentStatus::Refunded);
-    assert_eq!(notifications(&shop, id).await.last().map(String::as_str), Some("order_refunded"));
+    assert_eq!(
+        notifications(&shop, id).await.last().map(String::as_str),
+        Some("order_refunded")
+    );
     let refunds = shop.store.refunds(id).await.expect("readable");
-    assert_eq!(refunds.iter().map(|r| r.amount_cents).sum::<i64>(), order.total_cents);
+    assert_eq!(
+        refunds.iter().map(|r| r.amount_cents).sum::<i64>(),
+        order.total_cents
+    );
     shop.assert_verified().await;
 }
 
@@ -275,94 +520,25 @@ async fn a_refund_returns_the_money_and_the_stock() {
 async fn returned_goods_are_restocked_before_the_refund() {
     let shop = Shop::memory().await;
     let id = shop.order_in(State::Returned).await;
-    let early = shop.engine.fire(id, command(Event::Refund, Actor::system())).await;
-    assert!(matches!(early, Err(FireError::GuardFailed { guard: Guard::ReturnReceived, .. })));
+    let early = shop
+        .engine
+        .fire(id, command(Event::Refund, Actor::system()))
+        .await;
+    assert!(matches!(
+        early,
+        Err(FireError::GuardFailed {
+            guard: Guard::ReturnReceived,
+            ..
+        })
+    ));
     assert_eq!(stock(&shop, "WIDGET").await, (998, 0));
     shop.engine.receive_return(id).await.expect("received");
     shop.fire(id, Event::Refund, Actor::system()).await;
     assert_eq!(stock(&shop, "WIDGET").await, (1_000, 0));
     assert_eq!(stock(&shop, "GADGET").await, (500, 0));
-    assert_eq!(shop.payments.total_refunded(), shop.payments.total_captured());
+    assert_eq!(
+        shop.payments.total_refunded(),
+        shop.payments.total_captured()
+    );
     shop.assert_verified().await;
-}
-
-#[tokio::test]
-async fn overrides_need_staff_a_reason_and_their_guard_and_are_marked() {
-    let shop = Shop::memory().await;
-    let id = shop.order_in(State::Delivered).await;
-    let returned = || command(Event::ReturnDelivered, Actor::support(SUPPORT)).reason(Reason::DamagedInTransit);
-    shop.clock.advance(TimeDelta::days(31));
-    let late = shop.engine.fire(id, returned()).await;
-    assert!(matches!(late, Err(FireError::GuardFailed { guard: Guard::WithinReturnWindow, .. })));
-    shop.clock.advance(TimeDelta::days(-2));
-    let outcome = shop.engine.fire(id, returned()).await.expect("within 30 days");
-    assert!(outcome.is_override);
-    let last = shop.store.history(id).await.expect("readable").pop().expect("a row");
-    assert!(last.is_override);
-    assert_eq!(notifications(&shop, id).await.last().map(String::as_str), Some(Notification::ReturnAuthorized.as_str()));
-
-    let cancelled = shop.order_in(State::Cancelled).await;
-    let reopen = |actor| command(Event::Reopen, actor).reason(Reason::Goodwill);
-    let support = shop.engine.fire(cancelled, reopen(Actor::support(SUPPORT))).await;
-    assert!(matches!(support, Err(FireError::ActorNotAllowed { .. })), "{support:?}");
-    shop.engine.fire(cancelled, reopen(Actor::admin(ADMIN))).await.expect("reopened");
-    assert_eq!(shop.state(cancelled).await, State::Pending);
-
-    let refunded = shop.order_in(State::Refunded).await;
-    let reverse = || command(Event::ReverseRefund, Actor::admin(ADMIN)).reason(Reason::RefundReversed);
-    let early = shop.engine.fire(refunded, reverse()).await;
-    assert!(matches!(early, Err(FireError::GuardFailed { guard: Guard::RefundReversedByProcessor, .. })));
-    shop.engine.refund_reversed(refunded).await.expect("reported");
-    shop.engine.fire(refunded, reverse()).await.expect("back to paid");
-    assert_eq!(shop.state(refunded).await, State::Paid);
-    shop.assert_verified().await;
-}
-
-#[tokio::test]
-async fn a_command_with_a_seen_key_replays_its_outcome() {
-    let shop = Shop::memory().await;
-    let id = shop.order_in(State::Pending).await;
-    let confirm = || command(Event::Confirm, Actor::system()).key("confirm-once");
-    let first = shop.engine.fire(id, confirm()).await.expect("confirmed");
-    let again = shop.engine.fire(id, confirm()).await.expect("replayed");
-    assert!(!first.replayed && again.replayed);
-    assert_eq!((again.seq, again.to), (first.seq, first.to));
-    assert_eq!(shop.store.history(id).await.expect("readable").len(), 1);
-    assert_eq!(stock(&shop, "WIDGET").await, (1_000, 2));
-}
-
-#[tokio::test]
-async fn notifications_are_delivered_after_commit_at_least_once() {
-    use order_core::outbox::{Dispatcher, RecordingNotifier};
-    let shop = Shop::memory().await;
-    let id = shop.order_in(State::Paid).await;
-    let notifier = std::sync::Arc::new(RecordingNotifier::new());
-    notifier.fail_next(1);
-    let dispatcher = Dispatcher::new(shop.store.clone(), notifier.clone());
-    let now = order_core::clock::Clock::now(shop.clock.as_ref());
-    dispatcher.run_until_idle(now).await.expect("runs");
-    let later = now + TimeDelta::hours(1);
-    dispatcher.run_until_idle(later).await.expect("runs");
-    let delivered: Vec<String> = notifier.delivered().iter().map(|m| m.dedupe_key.clone()).collect();
-    assert_eq!(delivered.len(), 2, "{delivered:?}");
-    assert!(delivered.contains(&format!("order:{id}:1:order_confirmed")));
-    assert!(delivered.contains(&format!("order:{id}:2:payment_received")));
-    let messages = shop.store.messages(id).await.expect("readable");
-    assert!(messages.iter().all(|m| m.delivered_at.is_some()));
-    assert_eq!(notifier.failures(), 1);
-}
-
-#[tokio::test]
-async fn a_database_file_keeps_everything_across_connections() {
-    let shop = Shop::file().await;
-    let id = shop.order_in(State::Shipped).await;
-    let dir = shop._dir.as_ref().expect("a file database has a folder");
-    let url = format!("sqlite://{}", dir.path().join("orders.db").display());
-    let reopened = order_core::SqliteStore::connect(&url).await.expect("opens again");
-    use order_core::Store as _;
-    reopened.migrate().await.expect("migrating twice is harmless");
-    let order = reopened.order(id).await.expect("readable").expect("still there");
-    assert_eq!(order.state, State::Shipped);
-    assert_eq!(reopened.history(id).await.expect("readable").len(), 4);
-    assert!(reopened.verify().await.expect("runs").is_empty());
 }

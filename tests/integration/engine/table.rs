@@ -39,14 +39,20 @@ async fn expected(state: State, event: Event, actor: ActorKind) -> String {
     if candidates.is_empty() {
         return "invalid_transition".into();
     }
-    let listed: Vec<_> = candidates.iter().filter(|s| s.rule_for(actor).is_some()).collect();
+    let listed: Vec<_> = candidates
+        .iter()
+        .filter(|s| s.rule_for(actor).is_some())
+        .collect();
     if listed.is_empty() {
         return "actor_not_allowed".into();
     }
     let mut first_refusal = None;
     for spec in listed {
         // The clock is in business hours, so windows are open.
-        assert!(spec.calendar().is_none_or(|c| c.is_open(harness::business_hours())));
+        assert!(
+            spec.calendar()
+                .is_none_or(|c| c.is_open(harness::business_hours()))
+        );
         let holds = match spec.guard {
             None => true,
             Some(guard) => {
@@ -83,14 +89,22 @@ async fn every_state_event_and_actor_does_what_the_machine_says() {
             for actor in ActorKind::ALL {
                 let id = shop.order_in(state).await;
                 if state == State::Confirmed {
-                    shop.engine.authorize_payment(id).await.expect("authorization runs");
+                    shop.engine
+                        .authorize_payment(id)
+                        .await
+                        .expect("authorization runs");
                 }
-                let command = Command::new(event, Shop::actor(actor)).reason(order_core::order::Reason::Other);
+                let command = Command::new(event, Shop::actor(actor))
+                    .reason(order_core::order::Reason::Other);
                 let dry_run = shop.engine.check(id, &command).await;
                 let result = shop.engine.fire(id, command).await;
                 let want = expected(state, event, actor).await;
                 assert_eq!(actual(&result), want, "{event} by {actor} in {state}");
-                assert_eq!(actual(&dry_run), want, "dry run of {event} by {actor} in {state}");
+                assert_eq!(
+                    actual(&dry_run),
+                    want,
+                    "dry run of {event} by {actor} in {state}"
+                );
                 let now = shop.state(id).await;
                 match &result {
                     Ok(outcome) => {
@@ -106,7 +120,9 @@ async fn every_state_event_and_actor_does_what_the_machine_says() {
                         assert_eq!(now, state, "a refused {event} moved the order: {err}");
                         let attempts = shop.store.attempts(id).await.expect("readable");
                         assert!(
-                            attempts.last().is_some_and(|a| a.event == event && a.error_kind.ends_with(err.kind())),
+                            attempts.last().is_some_and(
+                                |a| a.event == event && a.error_kind.ends_with(err.kind())
+                            ),
                             "the refusal of {event} is recorded: {attempts:?}"
                         );
                     }

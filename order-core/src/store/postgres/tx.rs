@@ -1,0 +1,601 @@
+//! The engine's write transaction on PostgreSQL.
+//!
+//! **Refusals leave the transaction usable**, as on SQLite, although PostgreSQL aborts
+//! a transaction at its first failed statement: the writes of a transition
+//! (`update_order`, `append_transition`, `enqueue`, `record_command`, `reserve`) check
+//! their rules inside the statement and answer "no row written" instead of raising, and
+//! every other write that the schema may refuse runs inside a savepoint, rolled back
+//! when refused. Any other error (a deadlock, a serialization failure, a lost
+//! connection, a row that references nothing) leaves the transaction aborted: roll it
+//! back.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgConnection;
+use sqlx::{Postgres, Transaction};
+
+use crate::error::StoreError;
+use crate::order::State;
+use crate::store::{Movement, NewMessage, NewPayment, NewTransition, Result, StoreTx};
+use crate::types::{
+    ItemId, Order, OrderId, OrderItem, Payment, Product, ProductId, Refund, Shipment, ShipmentId,
+};
+
+use super::rows::{self, MapRefused as _, refused};
+use super::writes;
+
+/// A READ COMMITTED transaction that locks the rows it reads for update (the order,
+/// the products) until it ends; sqlx rolls back one dropped without commit.
+#[derive(Debug)]
+pub(super) struct PostgresTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl PostgresTx {
+    pub(super) fn new(tx: Transaction<'static, Postgres>) -> PostgresTx {
+        PostgresTx { tx }
+    }
+
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+/// Runs `$body`, a future using `$conn: &mut PgConnection`, inside a savepoint of
+/// `$tx`'s transaction: released on success, rolled back on any error, so that a
+/// refused call leaves neither writes nor an aborted transaction behind.
+macro_rules! in_savepoint {
+    ($tx:expr, |$conn:ident| $body:expr) => {{
+        let mut savepoint = sqlx::Connection::begin($tx.conn()).await?;
+        let result = {
+            let $conn: &mut PgConnection = &mut savepoint;
+            $body.await
+        };
+        finish(savepoint, result).await
+    }};
+}
+
+async fn finish<T>(savepoint: Transaction<'_, Postgres>, result: Result<T>) -> Result<T> {
+    match result {
+        Ok(value) => {
+            savepoint.commit().await?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = savepoint.rollback().await {
+                tracing::warn!(%rollback, %err, "could not roll back to a savepoint");
+            }
+            Err(err)
+        }
+    }
+}
+
+#[async_trait]
+impl StoreTx for PostgresTx {
+    async fn command_outcome(&mut self, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT outcome FROM command_log WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(self.conn())
+                .await?,
+        )
+    }
+
+    async fn record_command(
+        &mut self,
+        key: &str,
+        order: OrderId,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        // A key already taken (by a transaction that committed meanwhile, too) is a
+        // refusal, not an aborted transaction.
+        let done = sqlx::query(
+            "INSERT INTO command_log (idempotency_key, order_id, outcome, created_at) \
+             SELECT $1, o.id, $3, $4 FROM orders o WHERE o.id = $2 \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(order.0)
+        .bind(outcome)
+        .bind(at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| refused(err, || format!("cannot record command `{key}`")))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "cannot record command `{key}`: the key is taken or order {order} does not exist"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn lock_order(&mut self, id: OrderId) -> Result<Option<Order>> {
+        // `SELECT ... FOR UPDATE OF o`: a second transaction locking the order waits
+        // here until this one ends, then reads the committed row.
+        rows::order(self.conn(), id, true).await
+    }
+
+    async fn items(&mut self, id: OrderId) -> Result<Vec<OrderItem>> {
+        rows::items(self.conn(), id).await
+    }
+
+    async fn update_order(&mut self, order: &Order, at: DateTime<Utc>) -> Result<bool> {
+        // The only column rule a caller can break (the rollups are enums): checked here,
+        // so the statement itself is never refused.
+        if order.total_cents < 0 {
+            return Err(StoreError::Invalid(format!(
+                "cannot write order {}: the total cannot be negative, got {}",
+                order.id, order.total_cents
+            )));
+        }
+        let done = sqlx::query(
+            "UPDATE orders SET state = $1, payment_status = $2, fulfillment_status = $3, \
+                 shipping_address = $4, total_cents = $5, version = version + 1, \
+                 updated_at = $6 \
+             WHERE id = $7 AND version = $8",
+        )
+        .bind(order.state.as_str())
+        .bind(order.payment_status.as_str())
+        .bind(order.fulfillment_status.as_str())
+        .bind(order.shipping_address.as_deref())
+        .bind(order.total_cents)
+        .bind(at)
+        .bind(order.id.0)
+        .bind(order.version)
+        .execute(self.conn())
+        .await
+        .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn last_seq(&mut self, id: OrderId) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = $1",
+        )
+        .bind(id.0)
+        .fetch_one(self.conn())
+        .await?)
+    }
+
+    async fn append_transition(&mut self, row: &NewTransition<'_>) -> Result<()> {
+        // The sequence rule in the statement (the trigger checks it again), so that a
+        // wrong number is a refusal rather than an aborted transaction.
+        let done = sqlx::query(
+            "INSERT INTO order_transitions (order_id, seq, event, from_state, to_state, \
+                 actor_kind, actor_id, reason, note, is_override, machine_hash, \
+                 idempotency_key, metadata, created_at) \
+             SELECT o.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+             FROM orders o \
+             WHERE o.id = $1 AND $2 = (SELECT COALESCE(MAX(t.seq), 0) + 1 \
+                                      FROM order_transitions t WHERE t.order_id = $1) \
+             ON CONFLICT (order_id, seq) DO NOTHING",
+        )
+        .bind(row.order.0)
+        .bind(row.seq)
+        .bind(row.event.as_str())
+        .bind(row.from.as_str())
+        .bind(row.to.as_str())
+        .bind(row.actor_kind.as_str())
+        .bind(row.actor_id)
+        .bind(row.reason.map(|r| r.as_str()))
+        .bind(row.note)
+        .bind(row.is_override)
+        .bind(row.machine_hash)
+        .bind(row.idempotency_key)
+        .bind(row.metadata)
+        .bind(row.at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot append audit row {} of order {}", row.seq, row.order)
+            })
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "cannot append audit row {} of order {}: order_transitions seq must follow \
+                 the order's last one (or the order does not exist)",
+                row.seq, row.order
+            )));
+        }
+        Ok(())
+    }
+
+    async fn enqueue(&mut self, message: &NewMessage<'_>) -> Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO outbox (aggregate_id, kind, payload, dedupe_key, created_at, \
+                 delivered_at, attempts, next_attempt_at, last_error) \
+             SELECT o.id, $2, $3, $4, $5, NULL, 0, $5, NULL FROM orders o WHERE o.id = $1 \
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(message.aggregate.0)
+        .bind(message.kind)
+        .bind(message.payload)
+        .bind(message.dedupe_key)
+        .bind(message.at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| refused(err, || format!("cannot enqueue `{}`", message.dedupe_key)))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "cannot enqueue `{}`: the dedupe key is taken or order {} does not exist",
+                message.dedupe_key, message.aggregate
+            )));
+        }
+        Ok(())
+    }
+
+    async fn entered_at(&mut self, id: OrderId, state: State) -> Result<Option<DateTime<Utc>>> {
+        // The last entry by a transition; else the creation, if the order was created in
+        // `state` (the first audit row leaves it, or there is none yet).
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE( \
+                 (SELECT t.created_at FROM order_transitions t \
+                  WHERE t.order_id = o.id AND t.to_state = $2 ORDER BY t.seq DESC LIMIT 1), \
+                 CASE WHEN $2 = COALESCE( \
+                          (SELECT t.from_state FROM order_transitions t \
+                           WHERE t.order_id = o.id ORDER BY t.seq LIMIT 1), o.state) \
+                      THEN o.created_at END) \
+             FROM orders o WHERE o.id = $1",
+        )
+        .bind(id.0)
+        .bind(state.as_str())
+        .fetch_optional(self.conn())
+        .await?
+        .flatten())
+    }
+
+    async fn lock_products(&mut self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The rows are locked as they are returned, in id order: two transactions
+        // locking overlapping sets never wait for each other in a cycle. `NO KEY`: the
+        // lock an UPDATE of the counters takes, so lockers and writers of the product
+        // take turns, while a new order line naming the product (whose foreign key
+        // check takes `KEY SHARE`) does not wait for this transaction.
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let sql = format!(
+            "SELECT {} FROM products WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            rows::PRODUCT_COLUMNS
+        );
+        let rows = sqlx::query(&sql).bind(&ids).fetch_all(self.conn()).await?;
+        rows.iter().map(rows::product_from_row).collect()
+    }
+
+    async fn reserve(
+        &mut self,
+        order: OrderId,
+        product: ProductId,
+        qty: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        if qty < 0 {
+            return Err(StoreError::Invalid(format!(
+                "cannot reserve a negative quantity ({qty}) of product {product}"
+            )));
+        }
+        if qty == 0 {
+            return Ok(true);
+        }
+        // One statement: the conditional update and its ledger row. A concurrent
+        // reservation of the product waits for this row and then re-checks the
+        // condition against the committed counters (READ COMMITTED), so stock is
+        // never oversold.
+        let done = sqlx::query(
+            "WITH reserved AS ( \
+                 UPDATE products SET reserved = reserved + $1 \
+                 WHERE id = $2 AND on_hand - reserved >= $1 RETURNING id) \
+             INSERT INTO inventory_movements \
+                 (product_id, order_id, kind, delta_on_hand, delta_reserved, created_at) \
+             SELECT id, $3, 'reserve', 0, $1, $4 FROM reserved",
+        )
+        .bind(qty)
+        .bind(product.0)
+        .bind(order.0)
+        .bind(at)
+        .execute(self.conn())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn move_stock(
+        &mut self,
+        order: OrderId,
+        product: ProductId,
+        kind: Movement,
+        qty: i64,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if qty < 0 && kind != Movement::Adjust {
+            return Err(StoreError::Invalid(format!(
+                "a {} of product {product} needs a positive quantity, got {qty}",
+                kind.as_str()
+            )));
+        }
+        if qty == 0 {
+            return Ok(());
+        }
+        let (delta_on_hand, delta_reserved) = match kind {
+            Movement::Reserve => {
+                return if self.reserve(order, product, qty, at).await? {
+                    Ok(())
+                } else {
+                    Err(StoreError::Invalid(format!(
+                        "cannot reserve {qty} of product {product}: not enough available"
+                    )))
+                };
+            }
+            Movement::Release => (0, -qty),
+            Movement::Ship => (-qty, -qty),
+            Movement::Restock | Movement::Adjust => (qty, 0),
+        };
+        let moved: Option<i64> = in_savepoint!(self, |conn| {
+            sqlx::query_scalar(
+                "WITH moved AS ( \
+                     UPDATE products SET on_hand = on_hand + $1, reserved = reserved + $2 \
+                     WHERE id = $3 RETURNING id) \
+                 INSERT INTO inventory_movements \
+                     (product_id, order_id, kind, delta_on_hand, delta_reserved, created_at) \
+                 SELECT id, $4, $5, $1, $2, $6 FROM moved RETURNING product_id",
+            )
+            .bind(delta_on_hand)
+            .bind(delta_reserved)
+            .bind(product.0)
+            .bind(order.0)
+            .bind(kind.as_str())
+            .bind(at)
+            .fetch_optional(conn)
+            .map_err_refused(move || {
+                format!(
+                    "a {} of {qty} would break the stock counters of product {product}",
+                    kind.as_str()
+                )
+            })
+        })?;
+        if moved.is_none() {
+            return Err(StoreError::Invalid(format!("no product {product}")));
+        }
+        Ok(())
+    }
+
+    async fn reserved_by(&mut self, order: OrderId) -> Result<Vec<(ProductId, i64)>> {
+        // Reserve +q, release -q, ship -q: what is left is still held.
+        writes::ledger_sums(
+            self.conn(),
+            "SELECT product_id, SUM(delta_reserved)::BIGINT FROM inventory_movements \
+             WHERE order_id = $1 GROUP BY product_id HAVING SUM(delta_reserved) <> 0 \
+             ORDER BY product_id",
+            order,
+        )
+        .await
+    }
+
+    async fn restocked_by(&mut self, order: OrderId) -> Result<Vec<(ProductId, i64)>> {
+        writes::ledger_sums(
+            self.conn(),
+            "SELECT product_id, SUM(delta_on_hand)::BIGINT FROM inventory_movements \
+             WHERE order_id = $1 AND kind = 'restock' GROUP BY product_id \
+             HAVING SUM(delta_on_hand) <> 0 ORDER BY product_id",
+            order,
+        )
+        .await
+    }
+
+    async fn payments(&mut self, order: OrderId) -> Result<Vec<Payment>> {
+        rows::payments(self.conn(), order).await
+    }
+
+    async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<Payment> {
+        let sql = format!(
+            "INSERT INTO payments (order_id, attempt_no, state, amount_cents, \
+                 idempotency_key, processor_ref, failure_code, fraud_review, created_at, \
+                 updated_at) \
+             SELECT $1, COALESCE(MAX(attempt_no), 0) + 1, 'pending', $2, $3, NULL, NULL, \
+                 FALSE, $4, $4 \
+             FROM payments WHERE order_id = $1 \
+             RETURNING {}",
+            rows::PAYMENT_COLUMNS
+        );
+        let row = in_savepoint!(self, |conn| {
+            sqlx::query(&sql)
+                .bind(payment.order.0)
+                .bind(payment.amount_cents)
+                .bind(payment.idempotency_key)
+                .bind(payment.at)
+                .fetch_one(conn)
+                .map_err_refused(|| format!("cannot add a payment to order {}", payment.order))
+        })?;
+        rows::payment_from_row(&row)
+    }
+
+    async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()> {
+        let done = in_savepoint!(self, |conn| {
+            sqlx::query(
+                "UPDATE payments SET state = $1, amount_cents = $2, processor_ref = $3, \
+                     failure_code = $4, fraud_review = $5, updated_at = $6 \
+                 WHERE id = $7",
+            )
+            .bind(&payment.state)
+            .bind(payment.amount_cents)
+            .bind(payment.processor_ref.as_deref())
+            .bind(payment.failure_code.as_deref())
+            .bind(payment.fraud_review)
+            .bind(at)
+            .bind(payment.id.0)
+            .execute(conn)
+            .map_err_refused(|| format!("cannot write payment {}", payment.id))
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no payment {}", payment.id)));
+        }
+        Ok(())
+    }
+
+    async fn refunds(&mut self, order: OrderId) -> Result<Vec<Refund>> {
+        rows::refunds(self.conn(), order).await
+    }
+
+    async fn insert_refund(&mut self, refund: &Refund, at: DateTime<Utc>) -> Result<()> {
+        in_savepoint!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO refunds (order_id, payment_id, amount_cents, state, reason, \
+                     idempotency_key, processor_ref, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(refund.order.0)
+            .bind(refund.payment.0)
+            .bind(refund.amount_cents)
+            .bind(&refund.state)
+            .bind(refund.reason.as_deref())
+            .bind(&refund.idempotency_key)
+            .bind(refund.processor_ref.as_deref())
+            .bind(at)
+            .execute(conn)
+            .map_err_refused(|| {
+                format!(
+                    "cannot refund {} of payment {}",
+                    refund.amount_cents, refund.payment
+                )
+            })
+        })?;
+        Ok(())
+    }
+
+    async fn update_refund_state(&mut self, key: &str, state: &str) -> Result<()> {
+        let done = in_savepoint!(self, |conn| {
+            sqlx::query("UPDATE refunds SET state = $1 WHERE idempotency_key = $2")
+                .bind(state)
+                .bind(key)
+                .execute(conn)
+                .map_err_refused(|| format!("cannot move refund `{key}` to `{state}`"))
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no refund `{key}`")));
+        }
+        Ok(())
+    }
+
+    async fn shipments(&mut self, order: OrderId) -> Result<Vec<Shipment>> {
+        rows::shipments(self.conn(), order).await
+    }
+
+    async fn insert_shipment(
+        &mut self,
+        order: OrderId,
+        carrier: &str,
+        tracking: Option<&str>,
+        items: &[(ItemId, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<ShipmentId> {
+        in_savepoint!(self, |conn| writes::ship(
+            conn, order, carrier, tracking, items, at
+        ))
+    }
+
+    async fn set_shipment_state(
+        &mut self,
+        shipment: ShipmentId,
+        state: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = in_savepoint!(self, |conn| {
+            sqlx::query(
+                "UPDATE shipments SET state = $1, \
+                     delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END \
+                 WHERE id = $3",
+            )
+            .bind(state)
+            .bind(at)
+            .bind(shipment.0)
+            .execute(conn)
+            .map_err_refused(|| format!("cannot move shipment {shipment} to `{state}`"))
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no shipment {shipment}")));
+        }
+        Ok(())
+    }
+
+    async fn set_returned(&mut self, item: ItemId, qty_returned: i64) -> Result<()> {
+        let done = in_savepoint!(self, |conn| {
+            sqlx::query("UPDATE order_items SET qty_returned = $1 WHERE id = $2")
+                .bind(qty_returned)
+                .bind(item.0)
+                .execute(conn)
+                .map_err_refused(|| format!("cannot mark {qty_returned} of line {item} returned"))
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no order line {item}")));
+        }
+        Ok(())
+    }
+
+    async fn replace_items(
+        &mut self,
+        order: OrderId,
+        items: &[(ProductId, i64, i64)],
+    ) -> Result<()> {
+        in_savepoint!(self, |conn| writes::replace_lines(conn, order, items))
+    }
+
+    async fn move_items(&mut self, items: &[ItemId], to: OrderId) -> Result<()> {
+        in_savepoint!(self, |conn| writes::move_lines(conn, items, to))
+    }
+
+    async fn insert_child_order(
+        &mut self,
+        parent: &Order,
+        state: State,
+        at: DateTime<Utc>,
+    ) -> Result<Order> {
+        let row = rows::OrderRow {
+            customer: parent.customer,
+            state,
+            parent: Some(parent.id),
+            currency: &parent.currency,
+            total_cents: 0,
+            payment_status: parent.payment_status,
+            fulfillment_status: parent.fulfillment_status,
+            shipping_address: parent.shipping_address.as_deref(),
+            at,
+        };
+        let id = in_savepoint!(self, |conn| rows::insert_order(conn, &row))?;
+        rows::order(self.conn(), id, false)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("order {id} vanished while created")))
+    }
+
+    async fn add_note(
+        &mut self,
+        order: OrderId,
+        author: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        in_savepoint!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO order_notes (order_id, author, body, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(order.0)
+            .bind(author)
+            .bind(body)
+            .bind(at)
+            .execute(conn)
+            .map_err_refused(|| format!("cannot add a note to order {order}"))
+        })
+        .map(|_| ())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+//! The argument forms clap cannot check for us: order ids, the machine's names, actors
+//! and order lines. Each refusal is a [`UsageError`] (exit 2) of one line that names
+//! the argument and, for the machine's names, lists every valid one.
+//!
+//! Clap only sees plain strings for these, so that a bad value gets this one-line
+//! message rather than clap's multi-line usage block.
+
+use std::fmt;
+use std::str::FromStr;
+
+use order_core::order::{ActorKind, Event, Machine, Reason, State};
+use order_core::{Actor, OrderId};
+use statemachine::{ActorClass, Machine as _};
+
+/// An argument that does not say what the command needs: exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub type Result<T> = std::result::Result<T, UsageError>;
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+/// An order's id: a positive whole number.
+pub fn order_id(text: &str) -> Result<OrderId> {
+    match text.trim().parse::<i64>() {
+        Ok(id) if id > 0 => Ok(OrderId(id)),
+        _ => Err(usage(format!(
+            "an order id is a positive whole number, got `{text}`"
+        ))),
+    }
+}
+
+/// `1,2,3` as order ids.
+pub fn order_ids(text: &str) -> Result<Vec<OrderId>> {
+    list(text, "--ids")?
+        .into_iter()
+        .map(|part| order_id(part).map_err(|e| usage(format!("--ids: {e}"))))
+        .collect()
+}
+
+pub fn event(text: &str) -> Result<Event> {
+    Event::from_str(text).map_err(|e| usage(e.to_string()))
+}
+
+pub fn reason(text: &str) -> Result<Reason> {
+    Reason::from_str(text).map_err(|e| usage(format!("--reason: {e}")))
+}
+
+/// `pending,paid` as states; `flag` names the option in messages.
+pub fn states(text: &str, flag: &str) -> Result<Vec<State>> {
+    list(text, flag)?
+        .into_iter()
+        .map(|part| State::from_str(part).map_err(|e| usage(format!("{flag}: {e}"))))
+        .collect()
+}
+
+/// Comma-separated parts, none of them empty.
+fn list<'a>(text: &'a str, flag: &str) -> Result<Vec<&'a str>> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.iter().any(|part| part.is_empty()) {
+        return Err(usage(format!(
+            "{flag} takes a comma-separated list without empty entries, got `{text}`"
+        )));
+    }
+    Ok(parts)
+}
+
+/// What `--as` accepts, from the machine's actors: `customer:EMAIL, support:NAME, ...`.
+pub fn actor_forms() -> String {
+    ActorKind::ALL
+        .iter()
+        .map(|&kind| match Machine::actor_class(kind) {
+            ActorClass::Owner => format!("{kind}:EMAIL"),
+            ActorClass::Staff => format!("{kind}:NAME"),
+            _ => kind.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `customer:EMAIL`, `support:NAME`, `admin:NAME`, `system`, `carrier`: an owner or a
+/// member of staff says who they are; a service does not.
+pub fn actor(text: &str) -> Result<Actor> {
+    let (kind_text, id) = match text.split_once(':') {
+        Some((kind, id)) => (kind, Some(id.trim())),
+        None => (text, None),
+    };
+    // The forms say more than the bare kind names `UnknownName` would list.
+    let kind = ActorKind::from_str(kind_text).map_err(|_| {
+        usage(format!(
+            "--as `{text}`: unknown actor `{kind_text}`; expected one of: {}",
+            actor_forms()
+        ))
+    })?;
+    let names_someone = matches!(
+        Machine::actor_class(kind),
+        ActorClass::Owner | ActorClass::Staff
+    );
+    match id {
+        Some(id) if names_someone && !id.is_empty() => Ok(Actor {
+            kind,
+            id: Some(id.to_owned()),
+        }),
+        _ if names_someone => {
+            let who = if Machine::actor_class(kind) == ActorClass::Owner {
+                "EMAIL"
+            } else {
+                "NAME"
+            };
+            Err(usage(format!(
+                "--as `{text}`: `{kind}` must say who they are: `{kind}:{who}`"
+            )))
+        }
+        Some(_) => Err(usage(format!(
+            "--as `{text}`: `{kind}` takes no name; use `{kind}`"
+        ))),
+        None => Ok(Actor { kind, id: None }),
+    }
+}
+
+/// A staff role of the machine (`support`, `admin`).
+pub fn staff_role(text: &str) -> Result<ActorKind> {
+    let roles: Vec<ActorKind> = ActorKind::ALL
+        .iter()
+        .copied()
+        .filter(|&kind| Machine::actor_class(kind) == ActorClass::Staff)
+        .collect();
+    roles
+        .iter()
+        .copied()
+        .find(|role| role.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            usage(format!(
+                "--role: `{text}` is not a staff role; expected one of: {}",
+                names.join(", ")
+            ))
+        })
+}
+
+/// `SKU:QTY`, the quantity a positive whole number.
+pub fn item(text: &str) -> Result<(String, i64)> {
+    let Some((sku, qty)) = text.rsplit_once(':') else {
+        return Err(usage(format!(
+            "--item `{text}` is not SKU:QTY (e.g. `{text}:1`)"
+        )));
+    };
+    if sku.trim().is_empty() {
+        return Err(usage(format!("--item `{text}` has no SKU before the `:`")));
+    }
+    match qty.trim().parse::<i64>() {
+        Ok(qty) if qty > 0 => Ok((sku.trim().to_owned(), qty)),
+        _ => Err(usage(format!(
+            "--item `{text}`: the quantity after `:` must be a positive whole number"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message of a value that must be refused.
+    fn refusal<T: std::fmt::Debug>(result: Result<T>) -> String {
+        result.expect_err("refused").0
+    }
+
+    #[test]
+    fn actors_take_a_name_exactly_when_the_machine_needs_one() {
+        assert_eq!(
+            actor("customer:ann@example.com"),
+            Ok(Actor::customer("ann@example.com"))
+        );
+        assert_eq!(actor("support:sam"), Ok(Actor::support("sam")));
+        assert_eq!(actor("system"), Ok(Actor::system()));
+        assert_eq!(actor("carrier"), Ok(Actor::carrier()));
+        let missing = refusal(actor("customer"));
+        assert_eq!(
+            missing,
+            "--as `customer`: `customer` must say who they are: `customer:EMAIL`"
+        );
+        assert!(refusal(actor("admin:")).contains("`admin:NAME`"));
+        assert!(refusal(actor("system:bot")).contains("takes no name"));
+        let unknown = refusal(actor("boss:x"));
+        assert!(unknown.contains("unknown actor `boss`"), "{unknown}");
+        assert!(unknown.contains("customer:EMAIL, support:NAME, admin:NAME, system, carrier"));
+    }
+
+    #[test]
+    fn items_are_sku_and_positive_quantity() {
+        assert_eq!(item("MUG:2"), Ok(("MUG".to_owned(), 2)));
+        assert_eq!(item("A:B:3"), Ok(("A:B".to_owned(), 3)));
+        assert!(refusal(item("MUG")).contains("not SKU:QTY"));
+        assert!(refusal(item("MUG:0")).contains("positive"));
+        assert!(refusal(item(":2")).contains("no SKU"));
+    }
+
+    #[test]
+    fn names_list_the_valid_ones() {
+        assert_eq!(
+            states("pending, paid", "--state"),
+            Ok(vec![State::Pending, State::Paid])
+        );
+        let err = refusal(states("pending,shiped", "--state"));
+        assert!(err.starts_with("--state: unknown state `shiped`; expected one of: pending"));
+        assert!(states("pending,", "--state").is_err());
+        assert!(refusal(event("teleport")).contains("expected one of: confirm"));
+        assert!(refusal(reason("whim")).contains("customer_request"));
+        assert_eq!(staff_role("admin"), Ok(ActorKind::Admin));
+        assert!(refusal(staff_role("customer")).contains("support, admin"));
+        assert_eq!(order_ids("3,1"), Ok(vec![OrderId(3), OrderId(1)]));
+        assert!(order_id("0").is_err());
+        assert!(refusal(order_id("ORD-1")).contains("`ORD-1`"));
+    }
+}

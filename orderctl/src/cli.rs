@@ -1,0 +1,227 @@
+//! The command line's shape (clap derive). Values whose validity depends on the
+//! machine (events, states, actors, reasons) are plain strings here and are checked
+//! in `args`, so that a bad one is a one-line message listing the valid names.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::bench::BenchArgs;
+use crate::simulate::SimulateArgs;
+
+const AFTER_HELP: &str = "\
+Every command except `graph` opens the database and brings its schema up to date first \
+(idempotent), so a new `orders.db` works without `init`.
+
+Exit codes: 0 success; 1 refused or failed (one line on stderr naming the rule); \
+2 usage error.";
+
+/// The operators' command line for the order service.
+#[derive(Parser, Debug)]
+#[command(name = "orderctl", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// The database: sqlite://PATH (relative or absolute; created on first use) or
+    /// postgres://... (not supported yet).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "ORDERCTL_DB",
+        default_value = "sqlite://orders.db"
+    )]
+    pub db: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create the schema or bring it up to date.
+    Init,
+    /// Manage the catalog.
+    #[command(subcommand)]
+    Product(ProductCmd),
+    /// Manage staff and their roles.
+    #[command(subcommand)]
+    Staff(StaffCmd),
+    /// Create orders.
+    #[command(subcommand)]
+    Order(OrderCmd),
+    /// Fire an event at an order: the whole transition pipeline, in one transaction.
+    Fire(FireArgs),
+    /// The events an actor may fire at an order now, and why the others are refused.
+    Available(AvailableArgs),
+    /// List orders, oldest first.
+    List(ListArgs),
+    /// Orders per state, per payment status and per fulfillment status.
+    Stats,
+    /// An order's audit trail.
+    History(HistoryArgs),
+    /// Fire one event at many orders, each with its own result. Exits 1 when any
+    /// order was refused.
+    Bulk(BulkArgs),
+    /// Check every invariant of the stored data; exits 1 with the findings.
+    Verify,
+    /// Print the compiled order machine's graph (does not open the database).
+    Graph(GraphArgs),
+    /// Run a simulated shop against the database.
+    Simulate(SimulateArgs),
+    /// Measure persisted transitions per second.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProductCmd {
+    /// Add a product with its price and stock.
+    Add(ProductAddArgs),
+    /// List products and their stock.
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct ProductAddArgs {
+    /// The product's unique SKU.
+    pub sku: String,
+    #[arg(long)]
+    pub name: String,
+    /// The unit price in cents.
+    #[arg(long, value_name = "CENTS", allow_negative_numbers = true)]
+    pub price: i64,
+    /// Units on hand.
+    #[arg(long, value_name = "QTY", allow_negative_numbers = true)]
+    pub stock: i64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StaffCmd {
+    /// Add a member of staff, or change their role.
+    Add(StaffAddArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StaffAddArgs {
+    pub name: String,
+    /// support or admin.
+    #[arg(long)]
+    pub role: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OrderCmd {
+    /// Create an order in the initial state (and the customer, when new).
+    Create(OrderCreateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OrderCreateArgs {
+    #[arg(long, value_name = "EMAIL")]
+    pub customer: String,
+    /// An order line; repeat for more lines.
+    #[arg(long = "item", value_name = "SKU:QTY", required = true)]
+    pub items: Vec<String>,
+    /// The shipping address.
+    #[arg(long)]
+    pub address: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct FireArgs {
+    /// The order's id.
+    pub order: String,
+    /// The event, e.g. confirm.
+    pub event: String,
+    /// Who fires: customer:EMAIL, support:NAME, admin:NAME, system or carrier.
+    #[arg(long = "as", value_name = "ACTOR")]
+    pub actor: String,
+    /// A reason code of the machine, e.g. customer_request.
+    #[arg(long, value_name = "CODE")]
+    pub reason: Option<String>,
+    /// A note for the audit trail.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// An idempotency key: the same key again replays the stored outcome.
+    #[arg(long, value_name = "IDEMPOTENCY_KEY")]
+    pub key: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AvailableArgs {
+    /// The order's id.
+    pub order: String,
+    /// Who asks: customer:EMAIL, support:NAME, admin:NAME, system or carrier.
+    #[arg(long = "as", value_name = "ACTOR")]
+    pub actor: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only orders in these states.
+    #[arg(long, value_name = "S,S")]
+    pub state: Option<String>,
+    /// No orders in these states.
+    #[arg(long, value_name = "S,S")]
+    pub not_state: Option<String>,
+    /// Only this customer's orders.
+    #[arg(long, value_name = "EMAIL")]
+    pub customer: Option<String>,
+    /// At most this many orders.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// The order's id.
+    pub order: String,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["ids", "state"])))]
+pub struct BulkArgs {
+    /// The event, e.g. cancel.
+    pub event: String,
+    /// These orders.
+    #[arg(long, value_name = "ID,ID")]
+    pub ids: Option<String>,
+    /// Every order in these states when the operation starts.
+    #[arg(long, value_name = "S,S")]
+    pub state: Option<String>,
+    /// Who fires: customer:EMAIL, support:NAME, admin:NAME, system or carrier.
+    #[arg(long = "as", value_name = "ACTOR")]
+    pub actor: String,
+    /// A reason code of the machine, e.g. customer_request.
+    #[arg(long, value_name = "CODE")]
+    pub reason: Option<String>,
+    /// A note for each order's audit trail.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// An idempotency key; each order gets `KEY:ID`, so a rerun replays.
+    #[arg(long, value_name = "IDEMPOTENCY_KEY")]
+    pub key: Option<String>,
+    /// Check every order (authorization, window, guards) without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,49 @@
+//! `verify` and `graph`.
+
+use serde_json::json;
+
+use super::{open, print_json};
+use crate::Context;
+use crate::cli::{GraphArgs, GraphFormat};
+use crate::table::Table;
+
+/// Every invariant of the stored data; the findings on stdout, and exit 1 when any.
+pub async fn verify(ctx: &Context) -> anyhow::Result<()> {
+    let engine = open(ctx).await?;
+    let findings = engine.store().verify().await?;
+    if ctx.json {
+        print_json(&json!({ "ok": findings.is_empty(), "findings": findings }))?;
+    } else if findings.is_empty() {
+        println!("every invariant holds");
+    } else {
+        let mut table = Table::new(&["CHECK", "DETAIL"]);
+        for finding in &findings {
+            table.row(vec![finding.check.clone(), finding.detail.clone()]);
+        }
+        print!("{table}");
+    }
+    if !findings.is_empty() {
+        let first = &findings[0];
+        anyhow::bail!(
+            "{} invariant finding(s), the first: {first}",
+            findings.len()
+        );
+    }
+    Ok(())
+}
+
+/// The graph compiled into the binary: the same text as `fsm graph machines/order.fsm`.
+pub fn graph(ctx: &Context, args: &GraphArgs) -> anyhow::Result<()> {
+    let (name, text) = match args.format {
+        GraphFormat::Dot => ("dot", order_core::order::DOT),
+        GraphFormat::Mermaid => ("mermaid", order_core::order::MERMAID),
+    };
+    if ctx.json {
+        return print_json(&json!({ "format": name, "graph": text }));
+    }
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
+    Ok(())
+}

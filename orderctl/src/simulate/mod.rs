@@ -1,0 +1,391 @@
+//! `orderctl simulate`: a realistic shop on the embedded database and a simulated
+//! clock. Customers order from a catalog with scarce stock; workers drive the orders
+//! through their lives at once, with cancellations, declined and timed-out payments,
+//! parcels shipped in parts or lost, returns, staff overrides, and a bulk clean-up of
+//! abandoned carts at the end; then `verify` must find nothing wrong.
+//!
+//! A run is deterministic for its seed: every choice draws from (seed, order, step),
+//! the payment simulator draws per idempotency key, and the steps that compete for
+//! stock run one at a time in id order, so the concurrent ones cannot change each
+//! other's outcome.
+
+mod agent;
+mod report;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, TimeDelta, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use order_core::bulk::{BulkOptions, BulkTarget};
+use order_core::clock::ManualClock;
+use order_core::order::{ActorKind, Event, Reason, State};
+use order_core::payment::{Simulator, SimulatorConfig};
+use order_core::{Actor, Command, Engine, NewOrder, OrderQuery, Store};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use agent::{Agent, Persona, StepReport, competes_for_stock};
+
+/// The options of `orderctl simulate`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// How many orders customers place.
+    #[arg(long, default_value_t = 300)]
+    pub orders: usize,
+    /// How many workers drive orders at once.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// The seed of every random choice: the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The share of payment authorizations the processor declines.
+    #[arg(long, default_value_t = 0.1)]
+    pub decline_rate: f64,
+    /// The share of processor calls that time out (some after taking effect).
+    #[arg(long, default_value_t = 0.02)]
+    pub timeout_rate: f64,
+    /// Start over: delete the orders, products and everything else in the database
+    /// first. Without it, simulate refuses a database that already holds data.
+    #[arg(long)]
+    pub reset: bool,
+}
+
+/// The simulated catalog: (SKU, name, price in cents, stock). The last three are
+/// scarce, so customers compete for them.
+const CATALOG: &[(&str, &str, i64, i64)] = &[
+    ("TEE-BLK", "Black tee", 1_900, 400),
+    ("TEE-WHT", "White tee", 1_900, 400),
+    ("HOODIE", "Hoodie", 4_900, 200),
+    ("CAP", "Cap", 1_500, 300),
+    ("MUG", "Mug", 1_200, 300),
+    ("POSTER", "Poster", 900, 300),
+    ("SNEAKER", "Sneakers", 8_900, 120),
+    ("SCARF", "Scarf", 2_500, 150),
+    ("LAMP-LTD", "Limited lamp", 12_900, 6),
+    ("VINYL-SGN", "Signed vinyl", 3_900, 4),
+    ("WATCH-1OF", "One-off watch", 45_000, 1),
+];
+
+/// Monday 23 November 2026, 06:00 in Berlin: the shop opens two hours later.
+fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T05:00:00Z")
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// Runs the simulation; exit 0 when `verify` is clean, 1 when it is not.
+pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    if args.orders == 0 || args.workers == 0 {
+        bail!("--orders and --workers must be at least 1");
+    }
+    for (name, rate) in [("--decline-rate", args.decline_rate), ("--timeout-rate", args.timeout_rate)] {
+        if !(0.0..=1.0).contains(&rate) {
+            bail!("{name} must be between 0 and 1, got {rate}");
+        }
+    }
+    let store = prepare(ctx, args.reset).await?;
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let payments = Arc::new(Simulator::new(SimulatorConfig {
+        decline_rate: args.decline_rate,
+        timeout_rate: args.timeout_rate / 2.0,
+        timeout_after_success_rate: args.timeout_rate / 2.0,
+        review_rate: 0.02,
+        seed: args.seed,
+        keyed: true,
+        ..SimulatorConfig::default()
+    }));
+    let engine = Engine::new(store.clone()).with_clock(clock.clone()).with_payments(payments);
+    let started = Instant::now();
+    let mut world = World::new(engine, clock, args);
+    world.run().await?;
+    world.clean_up().await?;
+    let elapsed = started.elapsed();
+    let findings = store.verify().await.context("verify failed to run")?;
+    let summary = report::Summary::collect(store.as_ref(), &world.tally, elapsed, findings, args).await?;
+    summary.print(ctx.json)?;
+    Ok(if summary.clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Opens the database, refusing (or, with `--reset`, emptying) one that holds data.
+async fn prepare(ctx: &crate::Context, reset: bool) -> anyhow::Result<Arc<dyn Store>> {
+    if reset {
+        if let Some(path) = ctx.db.strip_prefix("sqlite://") {
+            for suffix in ["", "-wal", "-shm"] {
+                let file = format!("{path}{suffix}");
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => bail!("cannot remove `{file}`: {e}"),
+                }
+            }
+        } else {
+            bail!("--reset only deletes sqlite:// databases; give an empty database instead");
+        }
+    }
+    let store = crate::db::open(&ctx.db).await?;
+    store.migrate().await.context("cannot create the schema")?;
+    if !store.products().await?.is_empty() {
+        bail!(
+            "`{}` already holds a shop; run `orderctl simulate --reset` to start over, or pass --db with a new database",
+            ctx.db
+        );
+    }
+    for (sku, name, price, stock) in CATALOG {
+        store.add_product(sku, name, *price, *stock).await?;
+    }
+    store.add_staff("sam", ActorKind::Support).await?;
+    store.add_staff("sue", ActorKind::Support).await?;
+    store.add_staff("ada", ActorKind::Admin).await?;
+    Ok(store)
+}
+
+/// What happened, summed over the run.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub fired: u64,
+    pub refused: BTreeMap<String, u64>,
+    pub unexpected: Vec<String>,
+    pub bulk: BTreeMap<String, usize>,
+    pub simulated_days: i64,
+}
+
+impl Tally {
+    fn add(&mut self, report: StepReport) {
+        self.fired += report.fired;
+        for kind in report.refused {
+            *self.refused.entry(kind).or_insert(0) += 1;
+        }
+        self.unexpected.extend(report.unexpected);
+    }
+}
+
+struct World {
+    engine: Engine,
+    clock: Arc<ManualClock>,
+    agents: Vec<Agent>,
+    workers: usize,
+    orders: usize,
+    seed: u64,
+    tally: Tally,
+    progress: ProgressBar,
+}
+
+impl World {
+    fn new(engine: Engine, clock: Arc<ManualClock>, args: &SimulateArgs) -> World {
+        let progress = ProgressBar::new(args.orders as u64);
+        progress.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} orders settled {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        World {
+            engine,
+            clock,
+            agents: Vec::new(),
+            workers: args.workers,
+            orders: args.orders,
+            seed: args.seed,
+            tally: Tally::default(),
+            progress,
+        }
+    }
+
+    /// Ticks the simulated clock in half hours until every order has settled.
+    async fn run(&mut self) -> anyhow::Result<()> {
+        let tick = TimeDelta::minutes(30);
+        let arrivals_per_tick = (self.orders / 96).max(1);
+        let mut created = 0;
+        // A generous bound: no order needs more than a few weeks of simulated time.
+        for _ in 0..(96 * 120) {
+            let now = order_core::clock::Clock::now(self.clock.as_ref());
+            for _ in 0..arrivals_per_tick.min(self.orders - created) {
+                self.arrive(created, now).await?;
+                created += 1;
+            }
+            self.tick(now).await?;
+            let settled = self.agents.iter().filter(|a| a.done).count();
+            self.progress.set_position(settled as u64);
+            self.progress.set_message(format!("{}", now.format("%a %d %b %H:%M")));
+            if created == self.orders && settled == self.orders {
+                break;
+            }
+            self.clock.advance(tick);
+        }
+        self.tally.simulated_days = (order_core::clock::Clock::now(self.clock.as_ref()) - start_time()).num_days();
+        self.progress.finish_and_clear();
+        Ok(())
+    }
+
+    /// A customer places an order.
+    async fn arrive(&mut self, index: usize, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let seed = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let customer = format!("customer{}@example.com", rng.gen_range(0..(self.orders / 3).max(1)));
+        let lines = rng.gen_range(1..=3);
+        let mut items: Vec<(&str, i64)> = Vec::new();
+        for _ in 0..lines {
+            // One line in five asks for something scarce.
+            let pick = if rng.gen_bool(0.2) {
+                rng.gen_range(CATALOG.len() - 3..CATALOG.len())
+            } else {
+                rng.gen_range(0..CATALOG.len() - 3)
+            };
+            let sku = CATALOG[pick].0;
+            if !items.iter().any(|(s, _)| *s == sku) {
+                items.push((sku, rng.gen_range(1..=2)));
+            }
+        }
+        let mut order = NewOrder::new(&customer, &items);
+        order.shipping_address = Some(format!("{} Example Street, Berlin", index + 1));
+        let created = self.engine.create_order(&order).await.context("cannot create an order")?;
+        self.agents.push(Agent {
+            id: created.id,
+            customer,
+            persona: Persona::draw(&mut rng),
+            seed,
+            due: now + TimeDelta::minutes(rng.gen_range(0..60)),
+            steps: 0,
+            confirm_refusals: 0,
+            reopened: false,
+            done: false,
+        });
+        Ok(())
+    }
+
+    /// Runs every due step: those competing for stock alone in id order, the others on
+    /// the workers at once.
+    async fn tick(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let due: Vec<usize> = (0..self.agents.len())
+            .filter(|&i| !self.agents[i].done && self.agents[i].due <= now)
+            .collect();
+        let mut alone = Vec::new();
+        let mut together = Vec::new();
+        for i in due {
+            let state = self.engine.store().order(self.agents[i].id).await?.map(|o| o.state);
+            if state.is_some_and(competes_for_stock) {
+                alone.push(i);
+            } else {
+                together.push(i);
+            }
+        }
+        for i in alone {
+            let report = self.agents[i].step(&self.engine, now).await;
+            self.tally.add(report);
+        }
+        let mut groups: Vec<Vec<Agent>> = vec![Vec::new(); self.workers];
+        for (n, &i) in together.iter().enumerate() {
+            groups[n % self.workers].push(self.agents[i].clone());
+        }
+        let mut tasks = Vec::new();
+        for mut group in groups {
+            let engine = self.engine.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut reports = Vec::new();
+                for agent in &mut group {
+                    reports.push(agent.step(&engine, now).await);
+                }
+                (group, reports)
+            }));
+        }
+        for task in tasks {
+            let (group, reports) = task.await.context("a worker panicked")?;
+            for agent in group {
+                if let Some(slot) = self.agents.iter_mut().find(|a| a.id == agent.id) {
+                    *slot = agent;
+                }
+            }
+            reports.into_iter().for_each(|r| self.tally.add(r));
+        }
+        Ok(())
+    }
+
+    /// Support cancels the carts left pending, in one bulk operation: first a dry run
+    /// to see what would happen, then for real.
+    async fn clean_up(&mut self) -> anyhow::Result<()> {
+        let target = BulkTarget::Query(OrderQuery::new().in_states(&[State::Pending]));
+        let command = Command::new(Event::Cancel, Actor::support("sue"))
+            .reason(Reason::CustomerRequest)
+            .note("abandoned cart clean-up")
+            .key(format!("cleanup-{}", self.seed));
+        let options = BulkOptions {
+            dry_run: true,
+            batch_size: 50,
+        };
+        let preview = self.engine.bulk(&target, &command, options).await?;
+        let done = self.engine.bulk(&target, &command, BulkOptions { dry_run: false, ..options }).await?;
+        if preview.count("would_fire") != done.count("fired") {
+            self.tally.unexpected.push(format!(
+                "the bulk dry run predicted {} cancellations, the run made {}",
+                preview.count("would_fire"),
+                done.count("fired")
+            ));
+        }
+        self.tally.fired += done.count("fired") as u64;
+        self.tally.bulk = done.counts;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    async fn simulate(dir: &std::path::Path, name: &str, seed: u64, workers: usize) -> report::Summary {
+        let ctx = crate::Context {
+            db: format!("sqlite://{}", dir.join(name).display()),
+            json: false,
+        };
+        let args = SimulateArgs {
+            orders: 80,
+            workers,
+            seed,
+            decline_rate: 0.2,
+            timeout_rate: 0.05,
+            reset: false,
+        };
+        let store = prepare(&ctx, false).await.expect("a fresh database");
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let payments = Arc::new(Simulator::new(SimulatorConfig {
+            decline_rate: args.decline_rate,
+            timeout_rate: args.timeout_rate / 2.0,
+            timeout_after_success_rate: args.timeout_rate / 2.0,
+            review_rate: 0.02,
+            seed: args.seed,
+            keyed: true,
+            ..SimulatorConfig::default()
+        }));
+        let engine = Engine::new(store.clone()).with_clock(clock.clone()).with_payments(payments);
+        let mut world = World::new(engine, clock, &args);
+        world.progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        world.run().await.expect("the simulation runs");
+        world.clean_up().await.expect("the clean-up runs");
+        let findings = store.verify().await.expect("verify runs");
+        report::Summary::collect(store.as_ref(), &world.tally, Duration::from_secs(1), findings, &args)
+            .await
+            .expect("a summary")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_run_is_clean_and_the_same_for_the_same_seed_whatever_the_workers() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let one = simulate(dir.path(), "one.db", 7, 1).await;
+        let four = simulate(dir.path(), "four.db", 7, 4).await;
+        for summary in [&one, &four] {
+            assert!(summary.clean(), "{:#?} {:#?}", summary.unexpected, summary.findings);
+            assert!(summary.transitions > 200, "{summary:#?}");
+            // Every order settled somewhere final or waiting on nobody.
+            assert_eq!(summary.states.values().sum::<i64>(), 80);
+        }
+        assert_eq!(one.states, four.states);
+        assert_eq!(one.refusals, four.refusals);
+        assert_eq!(one.transitions, four.transitions);
+        assert_eq!(one.payment, four.payment);
+        let other = simulate(dir.path(), "other.db", 8, 4).await;
+        assert_ne!((&one.states, &one.refusals), (&other.states, &other.refusals));
+    }
+}

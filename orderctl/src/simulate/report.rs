@@ -1,0 +1,109 @@
+//! The end of a simulation: orders per state, throughput, refusals, and `verify`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use order_core::{Finding, OrderQuery, Store};
+use serde::Serialize;
+
+use super::{SimulateArgs, Tally};
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub seed: u64,
+    pub orders: usize,
+    pub workers: usize,
+    pub states: BTreeMap<String, i64>,
+    pub payment: BTreeMap<String, i64>,
+    pub fulfillment: BTreeMap<String, i64>,
+    pub transitions: u64,
+    pub seconds: f64,
+    pub transitions_per_second: f64,
+    pub simulated_days: i64,
+    pub refusals: BTreeMap<String, u64>,
+    pub bulk_cleanup: BTreeMap<String, usize>,
+    pub unexpected: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+impl Summary {
+    pub async fn collect(
+        store: &dyn Store,
+        tally: &Tally,
+        elapsed: Duration,
+        findings: Vec<Finding>,
+        args: &SimulateArgs,
+    ) -> anyhow::Result<Summary> {
+        let states = store.count_by_state(&OrderQuery::new()).await?;
+        let (payment, fulfillment) = store.count_by_status().await?;
+        let seconds = elapsed.as_secs_f64();
+        Ok(Summary {
+            seed: args.seed,
+            orders: args.orders,
+            workers: args.workers,
+            states: states.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+            payment: payment.into_iter().collect(),
+            fulfillment: fulfillment.into_iter().collect(),
+            transitions: tally.fired,
+            seconds,
+            transitions_per_second: if seconds > 0.0 { tally.fired as f64 / seconds } else { 0.0 },
+            simulated_days: tally.simulated_days,
+            refusals: tally.refused.clone(),
+            bulk_cleanup: tally.bulk.clone(),
+            unexpected: tally.unexpected.clone(),
+            findings,
+        })
+    }
+
+    /// Clean when `verify` found nothing and nothing unexpected failed.
+    pub fn clean(&self) -> bool {
+        self.findings.is_empty() && self.unexpected.is_empty()
+    }
+
+    pub fn print(&self, json: bool) -> anyhow::Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(self)?);
+            return Ok(());
+        }
+        println!(
+            "simulated {} orders with {} workers (seed {}) over {} days of shop time",
+            self.orders, self.workers, self.seed, self.simulated_days
+        );
+        println!();
+        section("orders per state", self.states.iter().map(|(k, v)| (k.as_str(), v.to_string())));
+        section("payment status", self.payment.iter().map(|(k, v)| (k.as_str(), v.to_string())));
+        section("fulfillment status", self.fulfillment.iter().map(|(k, v)| (k.as_str(), v.to_string())));
+        section("refusals by rule", self.refusals.iter().map(|(k, v)| (k.as_str(), v.to_string())));
+        section("bulk clean-up", self.bulk_cleanup.iter().map(|(k, v)| (k.as_str(), v.to_string())));
+        println!(
+            "{} transitions in {:.2} s: {:.0} transitions/s",
+            self.transitions, self.seconds, self.transitions_per_second
+        );
+        for problem in &self.unexpected {
+            println!("unexpected: {problem}");
+        }
+        if self.findings.is_empty() {
+            println!("verify: clean");
+        } else {
+            println!("verify: {} finding(s)", self.findings.len());
+            for finding in &self.findings {
+                println!("  {finding}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A titled two-column table.
+fn section<'a>(title: &str, rows: impl Iterator<Item = (&'a str, String)>) {
+    let rows: Vec<(&str, String)> = rows.collect();
+    if rows.is_empty() {
+        return;
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0).max(title.len());
+    println!("{title}");
+    for (key, value) in rows {
+        println!("  {key:<width$}  {value:>6}");
+    }
+    println!();
+}

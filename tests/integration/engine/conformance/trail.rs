@@ -1,0 +1,380 @@
+//! Conformance checks: the audit trail, outbox, command log, payments, refunds,
+//! shipments, attempts and `verify`.
+
+use super::*;
+
+pub(super) async fn audit_trail_round_trips_in_seq_order(store: Arc<dyn Store>, _raw: RawSql) {
+    catalog(&*store).await;
+    let id = ann_order(&*store).await.id;
+    let metadata = json!({"source": "conformance", "n": 1});
+    let mut tx = ok!(store.begin());
+    assert_eq!(ok!(tx.last_seq(id)), 0);
+    let entered = ok!(tx.entered_at(id, Pending));
+    assert_eq!(entered, Some(at(0)), "entered when created");
+    assert_eq!(ok!(tx.entered_at(id, Confirmed)), None);
+    let mut first = row(id, 1, Confirm, Pending, Confirmed);
+    (first.actor_kind, first.actor_id) = (ActorKind::Customer, Some("ann@example.com"));
+    (first.note, first.machine_hash) = (Some("first"), "hash-1");
+    (first.idempotency_key, first.metadata) = (Some("key-1"), &metadata);
+    ok!(tx.append_transition(&first));
+    assert_eq!(ok!(tx.last_seq(id)), 1);
+    let mut cancel = row(id, 2, Cancel, Confirmed, Cancelled);
+    (cancel.actor_kind, cancel.actor_id) = (ActorKind::Support, Some("sam"));
+    cancel.reason = Some(Reason::CustomerRequest);
+    let mut reopen = row(id, 3, Reopen, Cancelled, Pending);
+    (reopen.actor_kind, reopen.actor_id) = (ActorKind::Admin, Some("ada"));
+    (reopen.reason, reopen.is_override) = (Some(Reason::Other), true);
+    for next in [&cancel, &reopen, &row(id, 4, Confirm, Pending, Confirmed)] {
+        ok!(tx.append_transition(next));
+    }
+    assert_eq!(ok!(tx.last_seq(id)), 4);
+    let last_entered = [(Confirmed, 4), (Pending, 3), (Cancelled, 2)];
+    for (state, minute) in last_entered {
+        assert_eq!(ok!(tx.entered_at(id, state)), Some(at(minute)), "{state}");
+    }
+    assert_eq!(ok!(tx.entered_at(id, Paid)), None);
+    let mut current = ok!(tx.lock_order(id)).expect("the order exists");
+    current.state = Confirmed;
+    assert!(ok!(tx.update_order(&current, at(4))));
+    ok!(tx.commit());
+
+    let history = ok!(store.history(id));
+    let seqs: Vec<i64> = history.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    let expected = TransitionRecord {
+        order: id,
+        seq: 1,
+        event: Confirm,
+        from: Pending,
+        to: Confirmed,
+        actor_kind: ActorKind::Customer,
+        actor_id: Some("ann@example.com".into()),
+        reason: None,
+        note: Some("first".into()),
+        is_override: false,
+        machine_hash: "hash-1".into(),
+        idempotency_key: Some("key-1".into()),
+        metadata: metadata.clone(),
+        at: at(1),
+    };
+    assert_eq!(history[0], expected);
+    let r = &history[2];
+    assert_eq!((r.event, r.from, r.to), (Reopen, Cancelled, Pending));
+    assert_eq!((r.actor_kind, r.at), (ActorKind::Admin, at(3)));
+    assert_eq!(r.actor_id.as_deref(), Some("ada"));
+    assert_eq!((r.reason, r.is_override), (Some(Reason::Other), true));
+    assert_eq!(history[1].reason, Some(Reason::CustomerRequest));
+    assert_eq!(history[3].metadata, NO_METADATA);
+    assert_eq!(history[3].note, None);
+
+    let repeated = row(id, 4, Cancel, Confirmed, Cancelled);
+    refused!(store, tx => tx.append_transition(&repeated), "a repeated (order, seq)");
+    assert_eq!(ok!(store.history(id)), history);
+    // Each order numbers its own trail.
+    let other = new_order(&*store, "bob@example.com", &[("A", 1)]).await.id;
+    walk(&*store, other, &[(Cancel, Cancelled)]).await;
+    assert_eq!(ok!(store.history(other))[0].seq, 1);
+    assert_verified(&*store).await;
+}
+
+pub(super) async fn the_audit_trail_is_append_only(store: Arc<dyn Store>, raw: RawSql) {
+    catalog(&*store).await;
+    let id = ann_order(&*store).await.id;
+    walk(&*store, id, &[(Confirm, Confirmed)]).await;
+    let before = ok!(store.history(id));
+    for sql in [
+        format!("UPDATE order_transitions SET note = 'rewritten' WHERE order_id = {id}"),
+        format!("UPDATE order_transitions SET seq = 7 WHERE order_id = {id}"),
+        format!("DELETE FROM order_transitions WHERE order_id = {id}"),
+        "DELETE FROM order_transitions".to_owned(),
+    ] {
+        assert!(raw.exec(&sql).await.is_err(), "the database ran `{sql}`");
+    }
+    // The hook does run statements.
+    ok!(raw.exec(format!("UPDATE orders SET number = 'N' WHERE id = {id}")));
+    let order = ok!(store.order(id)).expect("the order exists");
+    assert_eq!(order.number, "N");
+    assert_eq!(ok!(store.history(id)), before);
+    assert_verified(&*store).await;
+}
+
+pub(super) async fn outbox_enqueues_dedupes_and_delivers(store: Arc<dyn Store>, _raw: RawSql) {
+    catalog(&*store).await;
+    let id = ann_order(&*store).await.id;
+    let payload = json!({"order": id, "to": "confirmed"});
+    let kinds = ["order_confirmed", "payment_received", "order_shipped"];
+    let keys: Vec<String> = (1..=3).map(|n| format!("order:{id}:{n}")).collect();
+    let mut tx = ok!(store.begin());
+    for (i, kind) in kinds.iter().enumerate() {
+        ok!(tx.enqueue(&message(id, kind, &keys[i], &payload, i as i64 + 1)));
+    }
+    ok!(tx.commit());
+    let messages = ok!(store.messages(id));
+    for (i, m) in messages.iter().enumerate() {
+        assert_eq!((m.kind.as_str(), &m.dedupe_key), (kinds[i], &keys[i]));
+        assert_eq!((m.aggregate, &m.payload), (id, &payload));
+        assert_eq!((m.attempts, m.created_at), (0, at(i as i64 + 1)));
+        assert_eq!(m.delivered_at, None);
+    }
+    assert_eq!(messages.len(), 3);
+    let [m1, m2, m3] = [0, 1, 2].map(|i| messages[i].id);
+    assert!(m1 < m2 && m2 < m3);
+    let again = message(id, kinds[1], &keys[0], &payload, 4);
+    refused!(store, tx => tx.enqueue(&again), "a repeated dedupe key");
+
+    let due = async |now: i64, limit: i64| -> Vec<i64> {
+        let due = ok!(store.due_messages(at(now), limit));
+        due.iter().map(|m| m.id).collect()
+    };
+    assert!(due(0, 10).await.is_empty(), "nothing is due yet");
+    assert_eq!(due(2, 10).await, [m1, m2]);
+    assert_eq!(due(3, 2).await, [m1, m2]);
+    ok!(store.mark_failed(m1, "timeout", at(10)));
+    assert_eq!(due(5, 10).await, [m2, m3], "m1 is due again at 10");
+    assert_eq!(due(10, 10).await, [m1, m2, m3]);
+    ok!(store.mark_delivered(m2, at(11)));
+    assert_eq!(due(20, 10).await, [m1, m3]);
+    let messages = ok!(store.messages(id));
+    let state: Vec<_> = messages
+        .iter()
+        .map(|m| (m.id, m.attempts, m.delivered_at))
+        .collect();
+    assert_eq!(state, [(m1, 1, None), (m2, 0, Some(at(11))), (m3, 0, None)]);
+    assert!(store.mark_delivered(999_999, at(12)).await.is_err());
+    assert!(store.mark_failed(999_999, "x", at(12)).await.is_err());
+    assert_eq!(ok!(store.messages(OrderId(999_999))), []);
+}
+
+pub(super) async fn command_log_records_an_outcome_once(store: Arc<dyn Store>, _raw: RawSql) {
+    catalog(&*store).await;
+    let id = ann_order(&*store).await.id;
+    let text = r#"{"to":"confirmed"}"#;
+    let outcome = Some(text.to_owned());
+    let mut tx = ok!(store.begin());
+    assert_eq!(ok!(tx.command_outcome("cmd-1")), None);
+    ok!(tx.record_command("cmd-1", id, text, at(1)));
+    assert_eq!(ok!(tx.command_outcome("cmd-1")), outcome);
+    ok!(tx.commit());
+    let mut tx = ok!(store.begin());
+    assert_eq!(ok!(tx.command_outcome("cmd-1")), outcome);
+    assert_eq!(ok!(tx.command_outcome("cmd-2")), None);
+    ok!(tx.rollback());
+    refused!(store, tx => tx.record_command("cmd-1", id, "{}", at(2)), "a repeated key");
+    let mut tx = ok!(store.begin());
+    assert_eq!(ok!(tx.command_outcome("cmd-1")), outcome);
+    ok!(tx.rollback());
+}
+
+pub(super) async fn payments_round_trip(store: Arc<dyn Store>, _raw: RawSql) {
+    catalog(&*store).await;
+    let id = ann_order(&*store).await.id;
+    let other = new_order(&*store, "bob@example.com", &[("A", 1)]).await.id;
+    let new = |order, key| payment(order, 1_750, key);
+    let mut tx = ok!(store.begin());
+    let first = ok!(tx.insert_payment(&new(id, "pay-1")));
+    let fields = |p: &Payment| (p.order, p.attempt_no, p.state.clone(), p.amount_cents);
+    assert_eq!(fields(&first), (id, 1, "pending".into(), 1_750));
+    assert_eq!(first.idempotency_key, "pay-1");
+    assert_eq!((&first.processor_ref, &first.failure_code), (&None, &None));
+    assert!(!first.fraud_review);
+    let mut declined = first.clone();
+    (declined.state, declined.processor_ref) = ("declined".into(), Some("ch_1".into()));
+    declined.failure_code = Some("card_declined".into());
+    ok!(tx.update_payment(&declined, at(2)));
+    let second = ok!(tx.insert_payment(&new(id, "pay-2")));
+    assert_eq!(fields(&second), (id, 2, "pending".into(), 1_750));
+    assert_ne!(second.id, declined.id);
+    let mut captured = second.clone();
+    (captured.state, captured.amount_cents) = ("captured".into(), 1_500);
+    (captured.processor_ref, captured.fraud_review) = (Some("ch_2".into()), true);
+    ok!(tx.update_payment(&captured, at(3)));
+    let elsewhere = ok!(tx.insert_payment(&new(other, "pay-3")));
+    assert_eq!(elsewhere.attempt_no, 1, "numbered per order");
+    let both = [declined, captured.clone()];
+    assert_eq!(ok!(tx.payments(id)), both);
+    ok!(tx.commit());
+    assert_eq!(ok!(store.payments(id)), both);
+    assert_eq!(ok!(store.payments(other)), std::slice::from_ref(&elsewhere));
+
+    refused!(store, tx => tx.insert_payment(&new(other, "pay-1")), "a repeated key");
+    captured.id = PaymentId(999_999);
+    refused!(store, tx => tx.update_payment(&captured, at(4)), "an unknown payment");
+    assert_eq!(ok!(store.payments(other)), [elsewhere]);
+}
+
+pub(super) async fn refunds_round_trip_within_the_captured_amount(
+    store: Arc<dyn Store>,
+    _raw: RawSql,
+) {
+    catalog(&*store).await;
+    let id = new_order(&*store, "ann@example.com", &[("A", 4)]).await.id;
+    let mut tx = ok!(store.begin());
+    let mut captured = ok!(tx.insert_payment(&payment(id, 1_000, "pay-1")));
+    let pending = ok!(tx.insert_payment(&payment(id, 1_000, "pay-2")));
+    captured.state = "captured".into();
+    ok!(tx.update_payment(&captured, at(1)));
+    let refund = |amount_cents, key: &str| Refund {
+        order: id,
+        payment: captured.id,
+        amount_cents,
+        state: "succeeded".into(),
+        reason: Some("damaged".into()),
+        idempotency_key: key.into(),
+        processor_ref: Some(format!("re_{key}")),
+    };
+    let (first, mut second) = (refund(400, "refund-1"), refund(600, "refund-2"));
+    ok!(tx.insert_refund(&first, at(2)));
+    ok!(tx.insert_refund(&second, at(3)));
+    assert_eq!(ok!(tx.refunds(id)), [first.clone(), second.clone()]);
+    ok!(tx.update_refund_state("refund-2", "reversed"));
+    ok!(tx.commit());
+    second.state = "reversed".into();
+    assert_eq!(ok!(store.refunds(id)), [first.clone(), second.clone()]);
+
+    // Succeeded refunds never exceed the captured amount: 400 of 1000 so far.
+    let mut uncaptured = refund(1, "refund-4");
+    uncaptured.payment = pending.id;
+    for (bad, what) in [
+        (refund(601, "refund-3"), "more than the rest of the capture"),
+        (refund(1, "refund-1"), "a repeated key"),
+        (uncaptured, "a payment that was not captured"),
+    ] {
+        refused!(store, tx => tx.insert_refund(&bad, at(4)), what);
+    }
+    let third = refund(600, "refund-3");
+    let mut tx = ok!(store.begin());
+    ok!(tx.insert_refund(&third, at(5)));
+    ok!(tx.commit());
+    let revive = "reviving a refund beyond the capture";
+    refused!(store, tx => tx.update_refund_state("refund-2", "succeeded"), revive);
+    refused!(store, tx => tx.update_refund_state("nope", "failed"), "an unknown refund");
+    assert_eq!(ok!(store.refunds(id)), [first, second, third]);
+}
+
+pub(super) async fn shipments_round_trip(store: Arc<dyn Store>, _raw: RawSql) {
+    catalog(&*store).await;
+    let id = new_order(&*store, "ann@x.com", &[("A", 3), ("B", 1)])
+        .await
+        .id;
+    let other = new_order(&*store, "bob@example.com", &[("A", 1)]).await.id;
+    let items = ok!(store.items(id));
+    let (line_a, line_b) = (items[0].id, items[1].id);
+    let (one, both) = ([(line_a, 2)], [(line_a, 1), (line_b, 1)]);
+    let mut tx = ok!(store.begin());
+    let first = ok!(tx.insert_shipment(id, "dhl", Some("T-1"), &one, at(1)));
+    let second = ok!(tx.insert_shipment(id, "ups", None, &both, at(2)));
+    assert_ne!(first, second);
+    let shipped: Vec<i64> = ok!(tx.items(id)).iter().map(|i| i.qty_shipped).collect();
+    assert_eq!(shipped, [3, 1]);
+    ok!(tx.set_shipment_state(first, "delivered", at(5)));
+    ok!(tx.set_shipment_state(second, "lost", at(6)));
+    ok!(tx.set_returned(line_a, 2));
+    ok!(tx.commit());
+
+    let parcel = |parcel, state: &str, carrier: &str, items: &[_], shipped, delivered| Shipment {
+        id: parcel,
+        order: id,
+        state: state.into(),
+        carrier: carrier.into(),
+        tracking_number: (carrier == "dhl").then(|| "T-1".to_owned()),
+        items: items.to_vec(),
+        shipped_at: at(shipped),
+        delivered_at: delivered,
+    };
+    let expected = [
+        parcel(first, "delivered", "dhl", &one, 1, Some(at(5))),
+        parcel(second, "lost", "ups", &both, 2, None),
+    ];
+    assert_eq!(ok!(store.shipments(id)), expected);
+    let items = ok!(store.items(id));
+    let returned: Vec<i64> = items.iter().map(|i| i.qty_returned).collect();
+    assert_eq!(returned, [2, 0]);
+
+    let other_line = ok!(store.items(other))[0].id;
+    for (line, what) in [(line_b, "more than ordered"), (other_line, "not its line")] {
+        refused!(store, tx => tx.insert_shipment(id, "dhl", None, &[(line, 1)], at(7)), what);
+    }
+    refused!(store, tx => tx.set_returned(line_b, 2), "more returned than shipped");
+    assert_eq!(ok!(store.shipments(id)), expected);
+    assert_eq!(ok!(store.shipments(other)), []);
+}
+
+pub(super) async fn attempts_are_recorded_oldest_first(store: Arc<dyn Store>, _raw: RawSql) {
+    catalog(&*store).await;
+    let id = ann_order(&*store).await.id;
+    let first = Attempt {
+        order: id,
+        event: Event::Pay,
+        actor_kind: ActorKind::Customer,
+        actor_id: Some("ann@example.com".into()),
+        error_kind: "guards:guard_failed".into(),
+        error: "guard `payment_authorized` was false".into(),
+        at: at(1),
+    };
+    let mut second = first.clone();
+    (second.event, second.actor_kind, second.actor_id) = (Event::Ship, ActorKind::System, None);
+    (second.error_kind, second.at) = ("candidates:invalid_transition".into(), at(2));
+    ok!(store.record_attempt(&first));
+    ok!(store.record_attempt(&second));
+    assert_eq!(ok!(store.attempts(id)), [first.clone(), second]);
+    // A command naming no order is recorded too.
+    let mut ghost = first;
+    ghost.order = OrderId(999_999);
+    ok!(store.record_attempt(&ghost));
+    assert_eq!(ok!(store.attempts(ghost.order)), [ghost]);
+    assert_eq!(ok!(store.history(id)), []);
+}
+
+pub(super) async fn verify_is_clean_on_consistent_data(store: Arc<dyn Store>, _raw: RawSql) {
+    assert_verified(&*store).await;
+    let (a, b) = catalog(&*store).await;
+    let id = new_order(&*store, "ann@x.com", &[("A", 2), ("B", 1)])
+        .await
+        .id;
+    let mut tx = ok!(store.begin());
+    ok!(tx.lock_products(&[a.id, b.id]));
+    assert!(ok!(tx.reserve(id, a.id, 2, at(1))));
+    assert!(ok!(tx.reserve(id, b.id, 1, at(1))));
+    ok!(tx.commit());
+    walk(&*store, id, &[(Confirm, Confirmed)]).await;
+    new_order(&*store, "bob@example.com", &[("B", 1)]).await;
+    assert_verified(&*store).await;
+}
+
+pub(super) async fn verify_reports_a_tampered_product_counter(store: Arc<dyn Store>, raw: RawSql) {
+    catalog(&*store).await;
+    ok!(store.add_product("TAMPERED-SKU", "Tampered", 100, 4));
+    ok!(raw.exec("UPDATE products SET on_hand = 9 WHERE sku = 'TAMPERED-SKU'"));
+    let findings = ok!(store.verify());
+    assert_eq!(checks(&findings), ["stock_matches_ledger"], "{findings:#?}");
+    assert!(findings[0].detail.contains("TAMPERED-SKU"), "{findings:?}");
+}
+
+pub(super) async fn verify_reports_a_broken_audit_sequence(store: Arc<dyn Store>, raw: RawSql) {
+    catalog(&*store).await;
+    let mut orders = Vec::new();
+    for email in ["ann@example.com", "bob@example.com", "cat@example.com"] {
+        let id = new_order(&*store, email, &[("A", 1)]).await.id;
+        walk(&*store, id, &[(Confirm, Confirmed), (Cancel, Cancelled)]).await;
+        orders.push(id);
+    }
+    assert_verified(&*store).await;
+    raw.lift_audit_guard().await;
+    let broken = orders[2];
+    let sql = format!("UPDATE order_transitions SET seq = 5 WHERE order_id = {broken} AND seq = 2");
+    ok!(raw.exec(sql));
+    let findings = ok!(store.verify());
+    assert_eq!(checks(&findings), ["audit_sequence"], "{findings:#?}");
+    let named = findings[0].detail.contains(&broken.to_string());
+    assert!(named, "{findings:?}");
+
+    // And an order whose state disagrees with where its trail ends.
+    let first = orders[0];
+    ok!(raw.exec(format!(
+        "UPDATE orders SET state = 'paid' WHERE id = {first}"
+    )));
+    let findings = ok!(store.verify());
+    let mut found = checks(&findings);
+    found.sort_unstable();
+    assert_eq!(found, ["audit_sequence", "state_matches_audit"]);
+}

@@ -1,0 +1,142 @@
+//! The `orderctl` binary, run as a real process on temporary SQLite databases: every
+//! command, the exit codes (0 success, 1 refused, 2 usage), the JSON shapes and the
+//! one-line messages.
+
+mod errors;
+mod flow;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use tests::workspace_root;
+
+/// Builds `orderctl` once per test run (a no-op when it is fresh) and returns its
+/// path. Another package's binary is not built for this one's tests, so ask cargo.
+fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "orderctl", "--bin", "orderctl"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building orderctl failed");
+        // This test binary lives in target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("the test binary has a path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps/<test>");
+        profile_dir.join(format!("orderctl{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// Runs `orderctl args` in `dir`, with no database chosen by the environment.
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ORDERCTL_DB")
+        .output()
+        .expect("orderctl runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A shop on a database file of its own in a temporary folder.
+struct Shop {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Shop {
+    /// An empty database (not even created yet).
+    fn empty() -> Shop {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("orders.db").display());
+        Shop { dir, url }
+    }
+
+    /// Migrated, with products MUG (15.00, 10 in stock) and TEE (20.00, 1 in stock),
+    /// `sam` in support and `ada` an admin.
+    fn stocked() -> Shop {
+        let shop = Shop::empty();
+        shop.ok(&["init"]);
+        shop.ok(&[
+            "product", "add", "MUG", "--name", "Mug", "--price", "1500", "--stock", "10",
+        ]);
+        shop.ok(&[
+            "product", "add", "TEE", "--name", "T-shirt", "--price", "2000", "--stock", "1",
+        ]);
+        shop.ok(&["staff", "add", "sam", "--role", "support"]);
+        shop.ok(&["staff", "add", "ada", "--role", "admin"]);
+        shop
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("orders.db")
+    }
+
+    /// `orderctl --db URL args`.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--db", self.url.as_str()];
+        all.extend_from_slice(args);
+        run_in(self.dir.path(), &all)
+    }
+
+    /// Runs a command that must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "orderctl {args:?} failed: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Runs a command with `--json` that must succeed; its parsed stdout.
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let stdout = self.ok(&all);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"))
+    }
+
+    /// Runs a command that must exit with `code` and one line on stderr; that line.
+    fn fails(&self, code: i32, args: &[&str]) -> String {
+        one_line_error(&self.run(args), code, args)
+    }
+
+    /// Creates an order of `items` for `email`; its id.
+    fn order(&self, email: &str, items: &[&str]) -> i64 {
+        let mut args = vec!["order", "create", "--customer", email];
+        for item in items {
+            args.extend(["--item", item]);
+        }
+        self.json(&args)["id"].as_i64().expect("an order id")
+    }
+}
+
+/// Asserts the exit code and that stderr is exactly one line `orderctl: ...`; returns it.
+fn one_line_error(out: &Output, code: i32, args: &[&str]) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "orderctl {args:?}: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "orderctl {args:?}: not one line: {stderr}"
+    );
+    assert!(
+        stderr.starts_with("orderctl: "),
+        "orderctl {args:?}: {stderr}"
+    );
+    stderr.trim_end().to_owned()
+}

@@ -1,0 +1,166 @@
+//! What people read: one-line summaries and aligned tables; and the graphs.
+
+use tests::{read, workspace_root};
+
+use super::Shop;
+
+#[test]
+fn graphs_are_the_committed_exports_and_need_no_database() {
+    let shop = Shop::empty();
+    let root = workspace_root();
+    assert_eq!(
+        shop.ok(&["graph", "--format", "mermaid"]),
+        read(&root.join("machines/order.mmd"))
+    );
+    assert_eq!(shop.ok(&["graph"]), read(&root.join("machines/order.dot")));
+    let json = shop.json(&["graph", "--format", "dot"]);
+    assert_eq!(json["format"], "dot");
+    assert_eq!(
+        json["graph"].as_str(),
+        Some(read(&root.join("machines/order.dot")).as_str())
+    );
+    assert!(!shop.path().exists(), "graph opened the database");
+}
+
+#[test]
+fn commands_print_lines_and_tables_for_people() {
+    let shop = Shop::empty();
+    assert_eq!(
+        shop.ok(&["init"]),
+        format!("{}: schema up to date\n", shop.url)
+    );
+    assert_eq!(
+        shop.ok(&[
+            "product", "add", "MUG", "--name", "Mug", "--price", "1500", "--stock", "10"
+        ]),
+        "product MUG (Mug): 15.00, 10 in stock\n"
+    );
+    assert_eq!(
+        shop.ok(&["staff", "add", "sam", "--role", "support"]),
+        "staff sam: support\n"
+    );
+    assert_eq!(
+        shop.ok(&[
+            "order",
+            "create",
+            "--customer",
+            "ann@example.com",
+            "--item",
+            "MUG:2",
+            "--item",
+            "MUG:1"
+        ]),
+        "order 1 (ORD-000001) pending, 3 items, 45.00 EUR, customer ann@example.com\n"
+    );
+    assert_eq!(
+        shop.ok(&["fire", "1", "confirm", "--as", "system"]),
+        "order 1: pending -> confirmed (confirm by system, seq 1)\n"
+    );
+    assert_eq!(
+        shop.ok(&["product", "list"]),
+        "SKU  NAME  PRICE  ON HAND  RESERVED  AVAILABLE\n\
+         MUG  Mug   15.00       10         3          7\n"
+    );
+
+    let list = shop.ok(&["list"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].starts_with("ID  NUMBER      STATE      CUSTOMER"),
+        "{list}"
+    );
+    assert!(
+        lines[1].starts_with(" 1  ORD-000001  confirmed  ann@example.com  45.00 EUR  none"),
+        "{list}"
+    );
+    assert_eq!(shop.ok(&["list", "--state", "paid"]), "no orders\n");
+
+    let stats = shop.ok(&["stats"]);
+    assert!(
+        stats.starts_with("STATE       ORDERS\npending          0\nconfirmed        1\n"),
+        "{stats}"
+    );
+    assert!(stats.contains("total            1\n"), "{stats}");
+    assert!(stats.contains("\nPAYMENT "), "{stats}");
+    assert!(stats.contains("\nFULFILLMENT "), "{stats}");
+
+    let history = shop.ok(&["history", "1"]);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(
+        lines[0],
+        "SEQ  AT                   EVENT    FROM     TO         ACTOR   REASON  NOTE"
+    );
+    assert!(lines[1].starts_with("  1  "), "{history}");
+    assert!(
+        lines[1].ends_with("confirm  pending  confirmed  system"),
+        "{history}"
+    );
+
+    let available = shop.ok(&["available", "1", "--as", "support:sam"]);
+    assert!(
+        available.starts_with("order 1 is `confirmed`; what support:sam may fire:\nEVENT "),
+        "{available}"
+    );
+    assert!(
+        available.contains("\ncancel  yes, with --reason  cancelled\n"),
+        "{available}"
+    );
+    assert!(
+        available.contains("\nno transition from `confirmed`: confirm, start_processing,"),
+        "{available}"
+    );
+
+    assert_eq!(shop.ok(&["verify"]), "every invariant holds\n");
+}
+
+#[test]
+fn bulk_prints_each_order_and_the_counts_and_exits_1_when_any_is_refused() {
+    let shop = Shop::stocked();
+    let first = shop.order("ann@example.com", &["MUG:1"]);
+    let second = shop.order("bob@example.com", &["MUG:1"]);
+    shop.ok(&[
+        "fire",
+        &first.to_string(),
+        "cancel",
+        "--as",
+        "customer:ann@example.com",
+    ]);
+    let ids = format!("{first},{second}");
+
+    let out = shop.run(&["bulk", "confirm", "--ids", &ids, "--as", "system"]);
+    let line = super::one_line_error(&out, 1, &["bulk"]);
+    assert_eq!(
+        line,
+        "orderctl: 1 of 2 orders refused `confirm` (invalid_transition: 1)"
+    );
+    let stdout = super::text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "ORDER  OUTCOME             DETAIL");
+    assert!(
+        lines[1].starts_with(
+            "    1  invalid_transition  `confirm` is not a transition from `cancelled`"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(lines[2], "    2  fired               pending -> confirmed");
+    assert_eq!(lines[3], "fired: 1, invalid_transition: 1");
+
+    assert_eq!(
+        shop.ok(&["bulk", "confirm", "--state", "paid", "--as", "system"]),
+        "no orders matched\n"
+    );
+    let report = shop.json(&[
+        "bulk",
+        "cancel",
+        "--state",
+        "paid",
+        "--as",
+        "system",
+        "--dry-run",
+    ]);
+    assert_eq!(
+        report["items"].as_array().map(Vec::len),
+        Some(0),
+        "{report}"
+    );
+}
