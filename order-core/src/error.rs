@@ -119,7 +119,10 @@ pub enum FireError {
     MissingPrincipal { role: ActorKind },
     #[error("`{event}` by `{actor}` requires a reason")]
     ReasonRequired { event: Event, actor: ActorKind },
-    #[error("`{event}` is only allowed within `{calendar}`; {}", next_opening(next_open))]
+    #[error(
+        "`{event}` is only allowed within `{calendar}`; {}",
+        next_opening(next_open)
+    )]
     OutsideWindow {
         event: Event,
         calendar: &'static str,

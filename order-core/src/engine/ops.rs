@@ -321,7 +321,7 @@ impl Engine {
     /// to the shop's favour), which allows the `reverse_refund` override.
     pub async fn refund_reversed(&self, id: OrderId) -> Result<(), OperationError> {
         let mut tx = self.store.begin().await?;
-        let order = tx
+        let mut order = tx
             .lock_order(id)
             .await?
             .ok_or(OperationError::OrderNotFound(id))?;
@@ -333,6 +333,10 @@ impl Engine {
         };
         tx.update_refund_state(&last.idempotency_key, "reversed")
             .await?;
+        // The money is the shop's again: the rollup says so.
+        let payments = tx.payments(id).await?;
+        let refunds = tx.refunds(id).await?;
+        order.payment_status = rollup::payment_status(&payments, &refunds);
         self.close(tx, &order).await
     }
 

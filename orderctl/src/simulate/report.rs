@@ -41,12 +41,19 @@ impl Summary {
             seed: args.seed,
             orders: args.orders,
             workers: args.workers,
-            states: states.into_iter().map(|(s, n)| (s.to_string(), n)).collect(),
+            states: states
+                .into_iter()
+                .map(|(s, n)| (s.to_string(), n))
+                .collect(),
             payment: payment.into_iter().collect(),
             fulfillment: fulfillment.into_iter().collect(),
             transitions: tally.fired,
             seconds,
-            transitions_per_second: if seconds > 0.0 { tally.fired as f64 / seconds } else { 0.0 },
+            transitions_per_second: if seconds > 0.0 {
+                tally.fired as f64 / seconds
+            } else {
+                0.0
+            },
             simulated_days: tally.simulated_days,
             refusals: tally.refused.clone(),
             bulk_cleanup: tally.bulk.clone(),
@@ -70,11 +77,34 @@ impl Summary {
             self.orders, self.workers, self.seed, self.simulated_days
         );
         println!();
-        section("orders per state", self.states.iter().map(|(k, v)| (k.as_str(), v.to_string())));
-        section("payment status", self.payment.iter().map(|(k, v)| (k.as_str(), v.to_string())));
-        section("fulfillment status", self.fulfillment.iter().map(|(k, v)| (k.as_str(), v.to_string())));
-        section("refusals by rule", self.refusals.iter().map(|(k, v)| (k.as_str(), v.to_string())));
-        section("bulk clean-up", self.bulk_cleanup.iter().map(|(k, v)| (k.as_str(), v.to_string())));
+        section(
+            "orders per state",
+            self.states.iter().map(|(k, v)| (k.as_str(), v.to_string())),
+        );
+        section(
+            "payment status",
+            self.payment
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string())),
+        );
+        section(
+            "fulfillment status",
+            self.fulfillment
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string())),
+        );
+        section(
+            "refusals by rule",
+            self.refusals
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string())),
+        );
+        section(
+            "bulk clean-up",
+            self.bulk_cleanup
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string())),
+        );
         println!(
             "{} transitions in {:.2} s: {:.0} transitions/s",
             self.transitions, self.seconds, self.transitions_per_second
@@ -100,7 +130,12 @@ fn section<'a>(title: &str, rows: impl Iterator<Item = (&'a str, String)>) {
     if rows.is_empty() {
         return;
     }
-    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0).max(title.len());
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.len())
+        .max()
+        .unwrap_or(0)
+        .max(title.len());
     println!("{title}");
     for (key, value) in rows {
         println!("  {key:<width$}  {value:>6}");
