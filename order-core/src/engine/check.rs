@@ -1,13 +1,10 @@
 //! A dry run of the pipeline, for `bulk --dry-run` and for telling an actor what they
 //! may fire now.
 
-use statemachine::Machine as _;
-
 use super::Engine;
-use super::fire::{Spec, authorize, choose, not_allowed};
+use super::fire::{choose, lines_and_seq, listed};
 use super::rules::Step;
 use crate::error::{FireError, Step as Stage};
-use crate::order::Machine;
 use crate::types::{Command, OrderId, Outcome};
 
 impl Engine {
@@ -27,29 +24,8 @@ impl Engine {
             .await
             .map_err(FireError::store(Stage::Lock))?
             .ok_or(FireError::OrderNotFound(id))?;
-        let candidates = Machine::candidates(order.state, command.event);
-        if candidates.is_empty() {
-            return Err(FireError::InvalidTransition {
-                state: order.state,
-                event: command.event,
-                actor: command.actor.kind,
-                available: Machine::available_events(order.state, command.actor.kind).to_vec(),
-            });
-        }
-        let listed: Vec<&'static Spec> = candidates
-            .iter()
-            .filter(|spec| spec.rule_for(command.actor.kind).is_some())
-            .collect();
-        if listed.is_empty() {
-            return Err(not_allowed(&order, command, candidates));
-        }
-        authorize(&order, command, staff_role)?;
-        let items = tx.items(id).await.map_err(FireError::store(Stage::Lock))?;
-        let seq = tx
-            .last_seq(id)
-            .await
-            .map_err(FireError::store(Stage::Lock))?
-            + 1;
+        let listed = listed(&order, command, staff_role)?;
+        let (items, seq) = lines_and_seq(tx.as_mut(), id).await?;
         let from = order.state;
         let mut step = Step {
             tx: tx.as_mut(),

@@ -84,32 +84,10 @@ impl Engine {
                 .map_err(FireError::store(Stage::Idempotency))?;
             return Ok(outcome);
         }
-        // 3. The declarations of (state, event).
-        let candidates = Machine::candidates(order.state, command.event);
-        if candidates.is_empty() {
-            return Err(FireError::InvalidTransition {
-                state: order.state,
-                event: command.event,
-                actor: command.actor.kind,
-                available: Machine::available_events(order.state, command.actor.kind).to_vec(),
-            }
-            .into());
-        }
-        // 4. Who is asking.
-        let listed: Vec<&'static Spec> = candidates
-            .iter()
-            .filter(|spec| spec.rule_for(command.actor.kind).is_some())
-            .collect();
-        if listed.is_empty() {
-            return Err(not_allowed(&order, command, candidates).into());
-        }
-        authorize(&order, command, staff_role)?;
-        let items = tx.items(id).await.map_err(FireError::store(Stage::Lock))?;
-        let seq = tx
-            .last_seq(id)
-            .await
-            .map_err(FireError::store(Stage::Lock))?
-            + 1;
+        // 3 and 4: the declarations of (state, event) that list the actor, who must
+        // own the order or hold the role.
+        let listed = listed(&order, command, staff_role)?;
+        let (items, seq) = lines_and_seq(tx.as_mut(), id).await?;
         let mut step = Step {
             tx: tx.as_mut(),
             engine: self,
@@ -172,11 +150,7 @@ impl Engine {
 }
 
 /// The owner of the order, or a member of staff holding the role.
-pub(super) fn authorize(
-    order: &Order,
-    command: &Command,
-    staff_role: Option<bool>,
-) -> Result<(), FireError> {
+fn authorize(order: &Order, command: &Command, staff_role: Option<bool>) -> Result<(), FireError> {
     let actor = &command.actor;
     match Machine::actor_class(actor.kind) {
         ActorClass::Owner => match &actor.id {
@@ -226,7 +200,47 @@ async fn replayed(
     Ok(Some(outcome))
 }
 
-pub(super) fn not_allowed(order: &Order, command: &Command, candidates: &[Spec]) -> FireError {
+/// Steps 3 and 4 before the per-declaration checks: the declarations of (state,
+/// event) in file order that list the actor, once the owner or role check passed.
+pub(super) fn listed(
+    order: &Order,
+    command: &Command,
+    staff_role: Option<bool>,
+) -> Result<Vec<&'static Spec>, FireError> {
+    let candidates = Machine::candidates(order.state, command.event);
+    if candidates.is_empty() {
+        return Err(FireError::InvalidTransition {
+            state: order.state,
+            event: command.event,
+            actor: command.actor.kind,
+            available: Machine::available_events(order.state, command.actor.kind).to_vec(),
+        });
+    }
+    let listed: Vec<&'static Spec> = candidates
+        .iter()
+        .filter(|spec| spec.rule_for(command.actor.kind).is_some())
+        .collect();
+    if listed.is_empty() {
+        return Err(not_allowed(order, command, candidates));
+    }
+    authorize(order, command, staff_role)?;
+    Ok(listed)
+}
+
+/// The order's lines, and the audit sequence number its transition will get.
+pub(super) async fn lines_and_seq(
+    tx: &mut dyn StoreTx,
+    id: OrderId,
+) -> Result<(Vec<crate::types::OrderItem>, i64), FireError> {
+    let items = tx.items(id).await.map_err(FireError::store(Stage::Lock))?;
+    let last = tx
+        .last_seq(id)
+        .await
+        .map_err(FireError::store(Stage::Lock))?;
+    Ok((items, last + 1))
+}
+
+fn not_allowed(order: &Order, command: &Command, candidates: &[Spec]) -> FireError {
     let mut allowed: Vec<ActorKind> = candidates
         .iter()
         .flat_map(|spec| spec.actors.iter().map(|rule| rule.actor))

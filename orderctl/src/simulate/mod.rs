@@ -120,8 +120,9 @@ pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<Ex
     })
 }
 
-/// Opens the database, refusing (or, with `--reset`, emptying) one that holds data.
-async fn prepare(ctx: &crate::Context, reset: bool) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the database for a run that adds a shop of its own (simulate, bench):
+/// refusing one that holds data, or with `reset` deleting a SQLite file first.
+pub async fn open_empty(ctx: &crate::Context, reset: bool) -> anyhow::Result<Arc<dyn Store>> {
     if reset {
         if let Some(path) = ctx.db.strip_prefix("sqlite://") {
             for suffix in ["", "-wal", "-shm"] {
@@ -140,10 +141,16 @@ async fn prepare(ctx: &crate::Context, reset: bool) -> anyhow::Result<Arc<dyn St
     store.migrate().await.context("cannot create the schema")?;
     if !store.products().await?.is_empty() {
         bail!(
-            "`{}` already holds a shop; run `orderctl simulate --reset` to start over, or pass --db with a new database",
+            "`{}` already holds a shop; add --reset to start over, or pass --db with a new database",
             ctx.db
         );
     }
+    Ok(store)
+}
+
+/// An empty database with the simulated catalog and staff.
+async fn prepare(ctx: &crate::Context, reset: bool) -> anyhow::Result<Arc<dyn Store>> {
+    let store = open_empty(ctx, reset).await?;
     for (sku, name, price, stock) in CATALOG {
         store.add_product(sku, name, *price, *stock).await?;
     }
