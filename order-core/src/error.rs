@@ -12,7 +12,7 @@ use crate::types::OrderId;
 #[non_exhaustive]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is invalid: {0}")]
@@ -26,6 +26,30 @@ pub enum StoreError {
     /// A fault injected by a test double.
     #[error("injected fault: {0}")]
     Injected(String),
+}
+
+/// Database errors, with the ones that mean "a concurrent transaction got in the way,
+/// run it again" told apart: PostgreSQL's serialization failure (SQLSTATE 40001) and
+/// deadlock (40P01), and SQLite's busy and locked results after the busy timeout.
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> StoreError {
+        let code = err
+            .as_database_error()
+            .and_then(|db| db.code())
+            .map(|c| c.into_owned());
+        let retryable = match code.as_deref() {
+            Some("40001" | "40P01") => true,
+            // SQLite's primary result codes SQLITE_BUSY (5) and SQLITE_LOCKED (6), with
+            // or without an extended code in the upper bits.
+            Some(code) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)),
+            None => false,
+        };
+        if retryable {
+            StoreError::Retryable(err.to_string())
+        } else {
+            StoreError::Database(err)
+        }
+    }
 }
 
 /// The nine steps of a transition, in order; an error says which one refused.

@@ -1,6 +1,6 @@
-//! The argument forms clap cannot check for us: order ids, the machine's names, actors
-//! and order lines. Each refusal is a [`UsageError`] (exit 2) of one line that names
-//! the argument and, for the machine's names, lists every valid one.
+//! The argument forms clap cannot check for us: order ids, the machine's names, actors,
+//! order lines, parcels and free text. Each refusal is a [`UsageError`] (exit 2) of one
+//! line that names the argument and, for the machine's names, lists every valid one.
 //!
 //! Clap only sees plain strings for these, so that a bad value gets this one-line
 //! message rather than clap's multi-line usage block.
@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use order_core::order::{ActorKind, Event, Machine, Reason, State};
-use order_core::{Actor, OrderId};
+use order_core::{Actor, ItemId, OrderId, ShipmentId};
 use statemachine::{ActorClass, Machine as _};
 
 /// An argument that does not say what the command needs: exit code 2.
@@ -166,6 +166,66 @@ pub fn item(text: &str) -> Result<(String, i64)> {
     }
 }
 
+/// A positive whole number, for the ids of lines and shipments; `what` names it.
+fn row_id(text: &str, what: &str) -> Result<i64> {
+    match text.trim().parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(usage(format!(
+            "{what} is a positive whole number, got `{text}`"
+        ))),
+    }
+}
+
+/// An order line's id (as `order show` lists it), for `--line`.
+pub fn line_id(text: &str) -> Result<ItemId> {
+    row_id(text, "--line: a line id").map(ItemId)
+}
+
+/// `LINE_ID:QTY`, both positive whole numbers, for `shipment add --line`.
+pub fn shipment_line(text: &str) -> Result<(ItemId, i64)> {
+    let Some((line, qty)) = text.split_once(':') else {
+        return Err(usage(format!(
+            "--line `{text}` is not LINE_ID:QTY (e.g. `{text}:1`)"
+        )));
+    };
+    let line = line_id(line)?;
+    match qty.trim().parse::<i64>() {
+        Ok(qty) if qty > 0 => Ok((line, qty)),
+        _ => Err(usage(format!(
+            "--line `{text}`: the quantity after `:` must be a positive whole number"
+        ))),
+    }
+}
+
+/// A shipment's id, as `order show` and `shipment add` print it.
+pub fn shipment_id(text: &str) -> Result<ShipmentId> {
+    row_id(text, "a shipment id").map(ShipmentId)
+}
+
+/// What a carrier may report of a parcel.
+pub const SHIPMENT_STATES: [&str; 3] = ["delivered", "returned", "lost"];
+
+pub fn shipment_state(text: &str) -> Result<&'static str> {
+    SHIPMENT_STATES
+        .into_iter()
+        .find(|state| *state == text)
+        .ok_or_else(|| {
+            usage(format!(
+                "unknown shipment state `{text}`; expected one of: {}",
+                SHIPMENT_STATES.join(", ")
+            ))
+        })
+}
+
+/// Free text that must say something: an address, a note, an author, a carrier.
+pub fn text<'a>(text: &'a str, what: &str) -> Result<&'a str> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(usage(format!("{what} cannot be empty")));
+    }
+    Ok(trimmed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +263,25 @@ mod tests {
         assert!(refusal(item("MUG")).contains("not SKU:QTY"));
         assert!(refusal(item("MUG:0")).contains("positive"));
         assert!(refusal(item(":2")).contains("no SKU"));
+    }
+
+    #[test]
+    fn lines_shipments_and_texts() {
+        assert_eq!(line_id("7"), Ok(ItemId(7)));
+        assert!(refusal(line_id("x")).starts_with("--line: a line id is a positive"));
+        assert_eq!(shipment_line("3:2"), Ok((ItemId(3), 2)));
+        assert!(refusal(shipment_line("3")).contains("not LINE_ID:QTY (e.g. `3:1`)"));
+        assert!(refusal(shipment_line("3:0")).contains("positive"));
+        assert!(refusal(shipment_line("a:1")).contains("got `a`"));
+        assert_eq!(shipment_id("2"), Ok(ShipmentId(2)));
+        assert!(shipment_id("-2").is_err());
+        assert_eq!(shipment_state("lost"), Ok("lost"));
+        assert_eq!(
+            refusal(shipment_state("gone")),
+            "unknown shipment state `gone`; expected one of: delivered, returned, lost"
+        );
+        assert_eq!(text("  Main St 1 ", "the address"), Ok("Main St 1"));
+        assert_eq!(refusal(text(" ", "the note")), "the note cannot be empty");
     }
 
     #[test]

@@ -45,9 +45,12 @@ pub enum Cmd {
     /// Manage staff and their roles.
     #[command(subcommand)]
     Staff(StaffCmd),
-    /// Create orders.
+    /// Create, show and change orders.
     #[command(subcommand)]
     Order(OrderCmd),
+    /// Put an order's units in parcels and record what the carrier reports.
+    #[command(subcommand)]
+    Shipment(ShipmentCmd),
     /// Fire an event at an order: the whole transition pipeline, in one transaction.
     Fire(FireArgs),
     /// The events an actor may fire at an order now, and why the others are refused.
@@ -111,6 +114,101 @@ pub struct StaffAddArgs {
 pub enum OrderCmd {
     /// Create an order in the initial state (and the customer, when new).
     Create(OrderCreateArgs),
+    /// An order with its lines, payments, refunds, shipments and refused attempts.
+    Show(OrderArg),
+    /// Ask the payment processor to authorize the order's total. Exits 1 when the
+    /// processor declines or fails (the attempt is recorded either way).
+    Authorize(OrderArg),
+    /// Replace the order's lines (in pending and confirmed; reservations follow).
+    Modify(OrderModifyArgs),
+    /// Set the shipping address.
+    Address(OrderAddressArgs),
+    /// Add a note to the order.
+    Note(OrderNoteArgs),
+    /// Move some lines into a new child order in the same state.
+    Split(OrderSplitArgs),
+    /// The warehouse received a returned order's shipped units back.
+    ReturnReceived(OrderArg),
+}
+
+#[derive(Args, Debug)]
+pub struct OrderArg {
+    /// The order's id.
+    pub order: String,
+}
+
+#[derive(Args, Debug)]
+pub struct OrderModifyArgs {
+    /// The order's id.
+    pub order: String,
+    /// A line of the new set; repeat for more lines.
+    #[arg(long = "item", value_name = "SKU:QTY", required = true)]
+    pub items: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct OrderAddressArgs {
+    /// The order's id.
+    pub order: String,
+    /// The new shipping address.
+    pub address: String,
+}
+
+#[derive(Args, Debug)]
+pub struct OrderNoteArgs {
+    /// The order's id.
+    pub order: String,
+    /// The note.
+    pub text: String,
+    /// Who writes it.
+    #[arg(long = "as", value_name = "NAME")]
+    pub author: String,
+}
+
+#[derive(Args, Debug)]
+pub struct OrderSplitArgs {
+    /// The order's id.
+    pub order: String,
+    /// A line to move (its id, as `order show` lists it); repeat for more.
+    #[arg(long = "line", value_name = "LINE_ID", required = true)]
+    pub lines: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShipmentCmd {
+    /// Put units of the order's lines in a parcel (in processing).
+    Add(ShipmentAddArgs),
+    /// The carrier reports a parcel delivered, returned to the sender or lost.
+    Update(ShipmentUpdateArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("units").required(true).args(["lines", "all"])))]
+pub struct ShipmentAddArgs {
+    /// The order's id.
+    pub order: String,
+    /// Units of a line (its id, as `order show` lists it); repeat for more.
+    #[arg(long = "line", value_name = "LINE_ID:QTY")]
+    pub lines: Vec<String>,
+    /// Every unit not shipped yet.
+    #[arg(long, conflicts_with = "lines")]
+    pub all: bool,
+    /// The carrier's name.
+    #[arg(long, value_name = "NAME")]
+    pub carrier: String,
+    /// The carrier's tracking number.
+    #[arg(long, value_name = "T")]
+    pub tracking: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShipmentUpdateArgs {
+    /// The order's id.
+    pub order: String,
+    /// The shipment's id.
+    pub shipment: String,
+    /// delivered, returned or lost.
+    pub state: String,
 }
 
 #[derive(Args, Debug)]
@@ -174,6 +272,10 @@ pub struct ListArgs {
 pub struct HistoryArgs {
     /// The order's id.
     pub order: String,
+    /// Also the refused and failed attempts (in JSON: `{"trail": [...], "attempts":
+    /// [...]}` instead of the trail's array).
+    #[arg(long)]
+    pub attempts: bool,
 }
 
 #[derive(Args, Debug)]

@@ -3,12 +3,17 @@
 //! Exit codes: 0 success; 1 refused or failed, with one line on stderr naming the
 //! rule; 2 usage error (clap's own message, or one line for a value that names
 //! nothing in the machine).
+//!
+//! `ORDERCTL_NOW=2026-03-04T10:00:00Z` stops the engine's clock at that time for one
+//! invocation (tests, rehearsals of the `business_hours` window); it is not in `--help`
+//! on purpose: everything the command writes carries that time.
 
 mod args;
 mod bench;
 mod cli;
 mod commands;
 mod db;
+mod processor;
 mod simulate;
 mod table;
 

@@ -17,7 +17,7 @@ use statemachine_dsl::{Severity, SourceFile};
 
 /// Compiles a `.fsm` file into Rust items in the calling module.
 ///
-/// ```ignore
+/// ```text
 /// pub mod order {
 ///     statemachine::machine!("../machines/order.fsm");
 /// }

@@ -4,7 +4,9 @@
 
 mod errors;
 mod flow;
+mod operations;
 mod output;
+mod processes;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,14 +37,24 @@ fn binary() -> &'static Path {
     })
 }
 
-/// Runs `orderctl args` in `dir`, with no database chosen by the environment.
+/// Runs `orderctl args` in `dir`, with no database and no clock chosen by the
+/// environment.
 fn run_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(binary())
+    run_at(dir, None, args)
+}
+
+/// Runs `orderctl args` in `dir`, its clock stopped at `now` (RFC 3339) when given.
+fn run_at(dir: &Path, now: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new(binary());
+    command
         .args(args)
         .current_dir(dir)
         .env_remove("ORDERCTL_DB")
-        .output()
-        .expect("orderctl runs")
+        .env_remove("ORDERCTL_NOW");
+    if let Some(now) = now {
+        command.env("ORDERCTL_NOW", now);
+    }
+    command.output().expect("orderctl runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -53,6 +65,8 @@ fn text(bytes: &[u8]) -> String {
 struct Shop {
     dir: tempfile::TempDir,
     url: String,
+    /// `ORDERCTL_NOW` for every command, if set.
+    now: Option<String>,
 }
 
 impl Shop {
@@ -60,13 +74,39 @@ impl Shop {
     fn empty() -> Shop {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite://{}", dir.path().join("orders.db").display());
-        Shop { dir, url }
+        Shop {
+            dir,
+            url,
+            now: None,
+        }
+    }
+
+    /// An empty PostgreSQL database of its own, on the tests' throwaway cluster.
+    fn postgres() -> Shop {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = tests::postgres::database_blocking();
+        Shop {
+            dir,
+            url,
+            now: None,
+        }
+    }
+
+    /// From now on, every command runs with its clock stopped at `now` (RFC 3339).
+    fn at(mut self, now: &str) -> Shop {
+        self.now = Some(now.to_owned());
+        self
     }
 
     /// Migrated, with products MUG (15.00, 10 in stock) and TEE (20.00, 1 in stock),
     /// `sam` in support and `ada` an admin.
     fn stocked() -> Shop {
-        let shop = Shop::empty();
+        Shop::empty().stock()
+    }
+
+    /// The same catalog and staff as `stocked`, in this shop's database.
+    fn stock(self) -> Shop {
+        let shop = self;
         shop.ok(&["init"]);
         shop.ok(&[
             "product", "add", "MUG", "--name", "Mug", "--price", "1500", "--stock", "10",
@@ -87,7 +127,7 @@ impl Shop {
     fn run(&self, args: &[&str]) -> Output {
         let mut all = vec!["--db", self.url.as_str()];
         all.extend_from_slice(args);
-        run_in(self.dir.path(), &all)
+        run_at(self.dir.path(), self.now.as_deref(), &all)
     }
 
     /// Runs a command that must succeed; its stdout.

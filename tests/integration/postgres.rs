@@ -906,8 +906,6 @@ mod engine {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-    #[ignore = "the engine looks the idempotency key up before it locks the order: on \
-                PostgreSQL a copy that waited for the lock must look it up after `lock_order`"]
     async fn one_command_sent_at_once_runs_once_and_replays() {
         let engine = Arc::new(engine().await);
         let id = new_order(&engine, 0).await;

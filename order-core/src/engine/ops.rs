@@ -342,14 +342,38 @@ impl Engine {
 
     /// Asks the processor to authorize the order's total: the attempt is recorded
     /// before the call, and its outcome after it, each in a transaction of its own.
+    ///
+    /// Only a `confirmed` order (the one `pay` leaves from) is authorized, and a new
+    /// authorization voids the one still open, so that they never pile up.
     pub async fn authorize_payment(&self, id: OrderId) -> Result<PaymentAttempt, OperationError> {
-        let order = self
-            .store
-            .order(id)
+        let mut tx = self.store.begin().await?;
+        // The order's lock keeps two authorizations from racing for one attempt number.
+        let order = tx
+            .lock_order(id)
             .await?
             .ok_or(OperationError::OrderNotFound(id))?;
-        let mut tx = self.store.begin().await?;
-        let attempt_no = tx.payments(id).await?.len() + 1;
+        if order.state != State::Confirmed {
+            return Err(OperationError::Invalid(format!(
+                "payments are authorized in `confirmed`; the order is `{}`",
+                order.state
+            )));
+        }
+        let payments = tx.payments(id).await?;
+        // A new authorization replaces one still open (say, one whose capture was
+        // declined): the old hold on the customer's card is released first.
+        for mut open in payments.iter().filter(|p| p.state == "authorized").cloned() {
+            let reference = open.processor_ref.clone().unwrap_or_default();
+            let key = format!("order-{id}-void-{}", open.id);
+            let processor = self.payments.clone();
+            retry(self.config.processor_retries, || {
+                processor.void(&key, &reference)
+            })
+            .await
+            .map_err(|e| OperationError::Payment(e.to_string()))?;
+            open.state = "voided".to_owned();
+            tx.update_payment(&open, self.clock.now()).await?;
+        }
+        let attempt_no = payments.len() + 1;
         let key = format!("order-{id}-authorize-{attempt_no}");
         let payment = tx
             .insert_payment(&NewPayment {

@@ -164,6 +164,10 @@ impl Movement {
 }
 
 /// One write transaction. Dropping it without `commit` rolls it back.
+///
+/// A refusal (`StoreError::Invalid`) leaves the transaction usable, on every adapter;
+/// after any other error the caller must roll it back (PostgreSQL aborts a
+/// transaction at its first failed statement).
 #[async_trait]
 pub trait StoreTx: Send {
     // Idempotency.

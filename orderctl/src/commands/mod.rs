@@ -6,16 +6,29 @@
 
 mod catalog;
 mod checks;
+mod operations;
 mod orders;
+mod shipments;
+mod show;
 mod transitions;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use order_core::clock::ManualClock;
 use order_core::{Engine, Order, OrderId, Store};
 
 use crate::Context;
-use crate::cli::{Cmd, OrderCmd, ProductCmd, StaffCmd};
+use crate::args::UsageError;
+use crate::cli::{Cmd, OrderCmd, ProductCmd, ShipmentCmd, StaffCmd};
+use crate::processor::Processor;
+
+/// The environment variable that stops the engine's clock at a given time (RFC 3339),
+/// for tests and rehearsals of time-bound rules (the `business_hours` window, the
+/// return window). Every timestamp the command writes is that time.
+pub const NOW_VAR: &str = "ORDERCTL_NOW";
 
 pub async fn run(ctx: &Context, command: Cmd) -> anyhow::Result<ExitCode> {
     match command {
@@ -27,6 +40,17 @@ pub async fn run(ctx: &Context, command: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Product(ProductCmd::List) => catalog::product_list(ctx).await?,
         Cmd::Staff(StaffCmd::Add(args)) => catalog::staff_add(ctx, &args).await?,
         Cmd::Order(OrderCmd::Create(args)) => orders::create(ctx, &args).await?,
+        Cmd::Order(OrderCmd::Show(args)) => show::show(ctx, &args).await?,
+        Cmd::Order(OrderCmd::Authorize(args)) => operations::authorize(ctx, &args).await?,
+        Cmd::Order(OrderCmd::Modify(args)) => operations::modify(ctx, &args).await?,
+        Cmd::Order(OrderCmd::Address(args)) => operations::address(ctx, &args).await?,
+        Cmd::Order(OrderCmd::Note(args)) => operations::note(ctx, &args).await?,
+        Cmd::Order(OrderCmd::Split(args)) => operations::split(ctx, &args).await?,
+        Cmd::Order(OrderCmd::ReturnReceived(args)) => {
+            operations::return_received(ctx, &args).await?;
+        }
+        Cmd::Shipment(ShipmentCmd::Add(args)) => shipments::add(ctx, &args).await?,
+        Cmd::Shipment(ShipmentCmd::Update(args)) => shipments::update(ctx, &args).await?,
         Cmd::List(args) => orders::list(ctx, &args).await?,
         Cmd::Stats => orders::stats(ctx).await?,
         Cmd::History(args) => orders::history(ctx, &args).await?,
@@ -41,13 +65,35 @@ pub async fn run(ctx: &Context, command: Cmd) -> anyhow::Result<ExitCode> {
 /// The engine on the database of `--db`, its schema brought up to date: migrating is
 /// idempotent and cheap, and it lets a new `orders.db` work without `init`. Commands
 /// check their arguments before calling this, so that a usage error creates no file.
+///
+/// The engine pays through [`Processor`] (see there why not the in-memory simulator)
+/// and reads the system clock, or the stopped one of [`NOW_VAR`].
 async fn open(ctx: &Context) -> anyhow::Result<Engine> {
+    let now = stopped_clock(std::env::var(NOW_VAR).ok().as_deref())?;
     let store = crate::db::open(&ctx.db).await?;
     store
         .migrate()
         .await
         .with_context(|| format!("cannot migrate `{}`", ctx.db))?;
-    Ok(Engine::new(store))
+    let engine = Engine::new(store).with_payments(Arc::new(Processor));
+    Ok(match now {
+        Some(now) => engine.with_clock(Arc::new(ManualClock::new(now))),
+        None => engine,
+    })
+}
+
+/// The time [`NOW_VAR`] sets, if it is set (and not empty).
+fn stopped_clock(value: Option<&str>) -> Result<Option<DateTime<Utc>>, UsageError> {
+    let Some(text) = value.map(str::trim).filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| Some(at.with_timezone(&Utc)))
+        .map_err(|_| {
+            UsageError(format!(
+                "{NOW_VAR}: `{text}` is not an RFC 3339 time, e.g. 2026-03-04T10:00:00Z"
+            ))
+        })
 }
 
 /// The order, or the engine's own words for a missing one.
@@ -62,4 +108,22 @@ async fn order(store: &dyn Store, id: OrderId) -> anyhow::Result<Order> {
 fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_clock_stops_only_at_a_valid_time() {
+        use super::stopped_clock;
+        assert_eq!(stopped_clock(None), Ok(None));
+        assert_eq!(stopped_clock(Some(" ")), Ok(None));
+        let at =
+            stopped_clock(Some("2026-03-04T11:00:00+01:00")).map(|t| t.map(|t| t.to_rfc3339()));
+        assert_eq!(at, Ok(Some("2026-03-04T10:00:00+00:00".to_owned())));
+        let bad = stopped_clock(Some("tomorrow")).expect_err("refused").0;
+        assert!(
+            bad.starts_with("ORDERCTL_NOW: `tomorrow` is not an RFC 3339 time"),
+            "{bad}"
+        );
+    }
 }

@@ -1,23 +1,16 @@
 //! `order create`, `list`, `stats`, `history`: orders and their audit trails.
 
 use order_core::order::{ActorKind, Event, Reason, State};
-use order_core::{FulfillmentStatus, NewOrder, Order, OrderItem, OrderQuery, PaymentStatus};
+use order_core::{FulfillmentStatus, NewOrder, OrderQuery, PaymentStatus};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::show::{AttemptView, OrderView, attempts_table};
 use super::{open, order, print_json};
 use crate::Context;
 use crate::args;
 use crate::cli::{HistoryArgs, ListArgs, OrderCreateArgs};
 use crate::table::{Table, money, time};
-
-/// An order with its lines: what `order create --json` prints.
-#[derive(Serialize)]
-struct OrderView<'a> {
-    #[serde(flatten)]
-    order: &'a Order,
-    items: &'a [OrderItem],
-}
 
 pub async fn create(ctx: &Context, args: &OrderCreateArgs) -> anyhow::Result<()> {
     let items = args
@@ -221,18 +214,37 @@ pub async fn history(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<()> {
             when: r.at,
         })
         .collect();
+    let attempts: Option<Vec<AttemptView>> = if args.attempts {
+        let attempts = store.attempts(id).await?;
+        Some(attempts.into_iter().map(AttemptView::from).collect())
+    } else {
+        None
+    };
     if ctx.json {
-        return print_json(&entries);
+        return match &attempts {
+            Some(attempts) => print_json(&json!({ "trail": entries, "attempts": attempts })),
+            None => print_json(&entries),
+        };
     }
     if entries.is_empty() {
         println!("order {id} has no transitions yet");
-        return Ok(());
+    } else {
+        print!("{}", trail_table(&entries));
     }
+    match &attempts {
+        Some(attempts) if attempts.is_empty() => println!("\nno refused attempts"),
+        Some(attempts) => print!("\nrefused attempts:\n{}", attempts_table(attempts)),
+        None => {}
+    }
+    Ok(())
+}
+
+fn trail_table(entries: &[Entry]) -> Table {
     let mut table = Table::new(&[
         "SEQ", "AT", "EVENT", "FROM", "TO", "ACTOR", "REASON", "NOTE",
     ])
     .right(&[0]);
-    for e in &entries {
+    for e in entries {
         let event = if e.is_override {
             format!("{} (override)", e.event)
         } else {
@@ -249,6 +261,5 @@ pub async fn history(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<()> {
             e.note.clone().unwrap_or_default(),
         ]);
     }
-    print!("{table}");
-    Ok(())
+    table
 }

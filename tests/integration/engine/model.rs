@@ -268,7 +268,10 @@ async fn step(shop: &Shop, model: &mut Model, ids: &mut Vec<OrderId>, cmd: Cmd) 
         }
         Cmd::Authorize { order, answer } => {
             let fail = |error| shop.payments.fail_next(Call::Authorize, error);
+            // A refused call never reaches the processor: queue nothing for it.
+            let reaches = model.authorize_refusal(order % n).is_none();
             match answer {
+                _ if !reaches => {}
                 Answer::Approve => {}
                 Answer::Decline => fail(PaymentError::Declined {
                     code: "card_declined".into(),

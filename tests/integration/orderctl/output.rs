@@ -3,6 +3,7 @@
 use tests::{read, workspace_root};
 
 use super::Shop;
+use super::operations::{OPEN, fire, line, paid};
 
 #[test]
 fn graphs_are_the_committed_exports_and_need_no_database() {
@@ -162,5 +163,110 @@ fn bulk_prints_each_order_and_the_counts_and_exits_1_when_any_is_refused() {
         report["items"].as_array().map(Vec::len),
         Some(0),
         "{report}"
+    );
+}
+
+/// `order show`, the operations' one-line summaries and `history --attempts`.
+#[test]
+fn operations_print_lines_and_tables_for_people() {
+    let (shop, id) = paid(OPEN);
+    assert_eq!(
+        shop.ok(&["order", "address", &id, "Main St 1"]),
+        format!("order {id}: shipping address set to `Main St 1`\n")
+    );
+    assert_eq!(
+        shop.ok(&["order", "note", &id, "call first", "--as", "sam"]),
+        format!("order {id}: note added by sam\n")
+    );
+    fire(&shop, &id, "start_processing", "system", &[], "processing");
+    let mug = line(&shop, &id, "MUG");
+    assert_eq!(
+        shop.ok(&[
+            "shipment",
+            "add",
+            &id,
+            "--line",
+            &format!("{mug}:2"),
+            "--carrier",
+            "DHL",
+            "--tracking",
+            "T-9"
+        ]),
+        format!(
+            "order {id}: shipment 1 by DHL (tracking T-9) with {mug}:2; fulfillment partially_shipped\n"
+        )
+    );
+    shop.fails(1, &["fire", &id, "ship", "--as", "system"]);
+    assert_eq!(
+        shop.ok(&["shipment", "update", &id, "1", "delivered"]),
+        format!("order {id}: shipment 1 delivered; fulfillment partially_shipped\n")
+    );
+
+    let shown = shop.ok(&["order", "show", &id]);
+    let expected_start = format!(
+        "order {id} (ORD-{:06}) processing, customer ann@example.com, 50.00 EUR\n\
+         payment captured, fulfillment partially_shipped\n\
+         shipping address: Main St 1\n\n\
+         LINE  SKU  QTY  SHIPPED  RETURNED  UNIT PRICE\n",
+        id.parse::<i64>().expect("id")
+    );
+    assert!(shown.starts_with(&expected_start), "{shown}");
+    assert!(
+        shown.contains("\nATTEMPT  STATE        AMOUNT  REFERENCE\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "captured  50.00 EUR  pay_order-{id}-authorize-1\n"
+        )),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\nSHIPMENT  STATE      CARRIER  TRACKING  LINES\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!(
+            "       1  delivered  DHL      T-9       {mug}:2\n"
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("\nrefused attempts:\nAT  "), "{shown}");
+    assert!(
+        shown
+            .trim_end()
+            .ends_with("guard `all_items_shipped` was false in `when all_items_shipped` of `ship`"),
+        "{shown}"
+    );
+
+    let history = shop.ok(&["history", &id, "--attempts"]);
+    assert!(history.starts_with("SEQ  AT "), "{history}");
+    assert!(
+        history.contains("\n\nrefused attempts:\nAT                   EVENT  ACTOR   KIND "),
+        "{history}"
+    );
+
+    let fresh = shop.order("bob@example.com", &["MUG:1"]).to_string();
+    assert_eq!(
+        shop.ok(&["history", &fresh, "--attempts"]),
+        format!("order {fresh} has no transitions yet\n\nno refused attempts\n")
+    );
+    let shown = shop.ok(&["order", "show", &fresh]);
+    assert!(
+        shown.contains("\n\nno payments\n\nno shipments\n\nno refused attempts\n"),
+        "{shown}"
+    );
+    assert_eq!(
+        shop.ok(&[
+            "order", "modify", &fresh, "--item", "MUG:2", "--item", "MUG:1"
+        ]),
+        format!("order {fresh}: now 2 lines, 3 items, 45.00 EUR\n")
+    );
+    fire(&shop, &fresh, "confirm", "system", &[], "confirmed");
+    assert_eq!(
+        shop.ok(&["order", "authorize", &fresh]),
+        format!(
+            "order {fresh}: payment attempt 1 authorized, 45.00 EUR, reference pay_order-{fresh}-authorize-1; payment authorized\n"
+        )
     );
 }

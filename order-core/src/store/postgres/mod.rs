@@ -61,14 +61,17 @@ const SERIALIZATION_FAILURE: &str = "40001";
 const DEADLOCK_DETECTED: &str = "40P01";
 
 /// Whether `err` is a transaction that PostgreSQL aborted because of a concurrent one:
-/// a serialization failure (SQLSTATE 40001) or a deadlock (40P01). Running the whole
-/// transaction again (a new `begin`) may succeed; nothing of it was written.
+/// a serialization failure (SQLSTATE 40001) or a deadlock (40P01), which this adapter
+/// reports as `StoreError::Database` (or already classified `StoreError::Retryable`).
+/// Running the whole transaction again (a new `begin`) may succeed; nothing of it was
+/// written.
 pub fn is_retryable(err: &StoreError) -> bool {
     match err {
         StoreError::Database(err) => err
             .as_database_error()
             .and_then(|db| db.code())
             .is_some_and(|code| code == SERIALIZATION_FAILURE || code == DEADLOCK_DETECTED),
+        StoreError::Retryable(_) => true,
         _ => false,
     }
 }
@@ -84,6 +87,10 @@ impl PostgresStore {
     /// database must exist). Does not migrate: see [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<PostgresStore> {
         let options = PgConnectOptions::from_str(url)?.application_name("order-core");
+        // One plain connection first: a server that refuses or does not exist is
+        // reported at once, where the pool would retry until its acquire timeout.
+        let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await?;
+        sqlx::Connection::close(probe).await?;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)

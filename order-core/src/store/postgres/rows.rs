@@ -34,8 +34,8 @@ where
 /// Refusals are SQLSTATE class 23 (integrity constraint violation: unique, check,
 /// foreign key, not null, and the schema's triggers, which raise 23000) and class 22
 /// (data exception: a value out of range, text JSONB cannot hold), the errors SQLite
-/// reports as `SQLITE_CONSTRAINT`. Serialization failures and deadlocks (class 40) stay
-/// `StoreError::Database`, for [`super::is_retryable`].
+/// reports as `SQLITE_CONSTRAINT`. Serialization failures and deadlocks (class 40)
+/// become `StoreError::Retryable`, which the engine runs again.
 pub(super) fn refused(err: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
     match err.as_database_error() {
         Some(db)
@@ -45,7 +45,7 @@ pub(super) fn refused(err: sqlx::Error, message: impl FnOnce() -> String) -> Sto
         {
             StoreError::Invalid(format!("{}: {}", message(), db.message()))
         }
-        _ => StoreError::Database(err),
+        _ => StoreError::from(err),
     }
 }
 

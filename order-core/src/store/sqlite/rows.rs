@@ -53,7 +53,7 @@ pub(super) fn refused(err: sqlx::Error, message: impl FnOnce() -> String) -> Sto
         {
             StoreError::Invalid(format!("{}: {}", message(), db.message()))
         }
-        _ => StoreError::Database(err),
+        _ => StoreError::from(err),
     }
 }
 

@@ -295,7 +295,33 @@ impl Model {
         Some(())
     }
 
+    /// Why `authorize_payment` refuses without calling the processor, if it does: only
+    /// a `confirmed` order is authorized.
+    pub(super) fn authorize_refusal(&self, o: usize) -> Option<String> {
+        let order = &self.orders[o];
+        (order.state != State::Confirmed).then(|| {
+            format!(
+                "error: payments are authorized in `confirmed`; the order is `{}`",
+                order.state
+            )
+        })
+    }
+
     pub(super) fn authorize(&mut self, o: usize, answer: Answer, review: bool) -> String {
+        if let Some(refusal) = self.authorize_refusal(o) {
+            return refusal;
+        }
+        // A new authorization voids the one still open.
+        for payment in self.orders[o]
+            .payments
+            .iter_mut()
+            .filter(|p| p.state == "authorized")
+        {
+            payment.state = "voided";
+            if let Some(book) = self.books.get_mut(payment.book) {
+                book.voided = true;
+            }
+        }
         let amount = self.orders[o].total;
         let (state, book) = match answer {
             Answer::Approve | Answer::Timeout => ("authorized", self.books.len()),
