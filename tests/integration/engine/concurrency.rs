@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use order_core::order::{ActorKind, Event, Guard, State};
 use order_core::payment::{Call, PaymentProcessor, SimulatorConfig};
-use order_core::{
-    Command, FireError, OperationError, OrderId, Outcome, PaymentStatus, ProductId, SqliteStore,
-};
+use order_core::{Command, FireError, OperationError, OrderId, Outcome, PaymentStatus, ProductId};
 use tokio::sync::Barrier;
 
 use super::harness::Shop;
@@ -62,16 +60,12 @@ where
 /// A shop on a database file whose payment processor takes `latency` per call, so that
 /// a transition holds the write lock across it and the others queue.
 async fn file_shop(latency: Duration) -> Shop {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let url = format!("sqlite://{}", dir.path().join("orders.db").display());
-    let store = SqliteStore::connect(&url)
-        .await
-        .expect("the database opens");
+    let (store, _url, dir) = super::harness::shared_store().await;
     let config = SimulatorConfig {
         latency,
         ..SimulatorConfig::default()
     };
-    Shop::with_store(Arc::new(store), Some(dir), config).await
+    Shop::with_store(store, dir, config).await
 }
 
 /// An order in `confirmed` with its payment authorized, and its version.

@@ -12,8 +12,8 @@ use order_core::payment::SimulatorConfig;
 use order_core::store::{Movement, NewMessage, NewPayment, NewTransition, Result as StoreResult};
 use order_core::{
     Attempt, Finding, ItemId, NewOrder, Order, OrderId, OrderItem, OrderQuery, OutboxMessage,
-    Payment, Product, ProductId, Refund, Shipment, ShipmentId, SqliteStore, Staff, Store,
-    StoreError, StoreTx, TransitionRecord,
+    Payment, Product, ProductId, Refund, Shipment, ShipmentId, Staff, Store, StoreError, StoreTx,
+    TransitionRecord,
 };
 
 use super::harness::Shop;
@@ -178,15 +178,12 @@ impl StoreTx for FaultyTx {
 }
 
 pub(super) async fn faulty_shop() -> (Shop, Arc<Faults>) {
-    let inner = SqliteStore::connect("sqlite::memory:").await;
+    let (inner, dir) = super::harness::fresh_store().await;
     let faults = Arc::new(Faults::default());
     let store = FaultyStore {
-        inner: Arc::new(inner.expect("the database opens")),
+        inner,
         faults: faults.clone(),
     };
     let config = SimulatorConfig::default();
-    (
-        Shop::with_store(Arc::new(store), None, config).await,
-        faults,
-    )
+    (Shop::with_store(Arc::new(store), dir, config).await, faults)
 }

@@ -9,7 +9,7 @@ use order_core::clock::ManualClock;
 use order_core::engine::ShipmentLine;
 use order_core::order::{ActorKind, Event, Reason, State};
 use order_core::payment::{Simulator, SimulatorConfig};
-use order_core::{Actor, Command, Engine, NewOrder, OrderId, SqliteStore, Store};
+use order_core::{Actor, Command, Engine, NewOrder, OrderId, PostgresStore, SqliteStore, Store};
 
 pub const CUSTOMER: &str = "ann@example.com";
 pub const SUPPORT: &str = "sam";
@@ -28,27 +28,64 @@ pub struct Shop {
     pub store: Arc<dyn Store>,
     pub clock: Arc<ManualClock>,
     pub payments: Arc<Simulator>,
-    /// Keeps a file database alive for the test.
-    pub dir: Option<tempfile::TempDir>,
+    /// Keeps a file database's folder for as long as the shop lives.
+    pub _dir: Option<tempfile::TempDir>,
+    /// How to reach the database again, for a shop made by `file`.
+    pub url: Option<String>,
+}
+
+/// A fresh, unmigrated store of the backend this copy of the suite runs on: an
+/// in-memory SQLite database, or a new database on the tests' PostgreSQL cluster. The
+/// folder, when there is one, must outlive the store.
+pub async fn fresh_store() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
+    match super::BACKEND {
+        super::Backend::Sqlite => (connect("sqlite::memory:").await, None),
+        super::Backend::Postgres => (connect(&tests::postgres::database().await).await, None),
+    }
+}
+
+/// A store on a database many connections share: a SQLite file in a temporary folder,
+/// or a new PostgreSQL database. Its URL reconnects to it.
+pub async fn shared_store() -> (Arc<dyn Store>, String, Option<tempfile::TempDir>) {
+    match super::BACKEND {
+        super::Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let url = format!("sqlite://{}", dir.path().join("orders.db").display());
+            (connect(&url).await, url, Some(dir))
+        }
+        super::Backend::Postgres => {
+            let url = tests::postgres::database().await;
+            (connect(&url).await, url, None)
+        }
+    }
+}
+
+/// Opens the database of `url`, SQLite or PostgreSQL.
+pub async fn connect(url: &str) -> Arc<dyn Store> {
+    if url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(url).await.expect("the database opens"))
+    } else {
+        Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .expect("the database opens"),
+        )
+    }
 }
 
 impl Shop {
-    /// A shop on an in-memory database.
+    /// A shop on a fresh database of the suite's backend (SQLite: in memory).
     pub async fn memory() -> Shop {
-        Shop::on("sqlite::memory:", None).await
-    }
-
-    /// A shop on a database file in a temporary folder.
-    pub async fn file() -> Shop {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let url = format!("sqlite://{}", dir.path().join("orders.db").display());
-        Shop::on(&url, Some(dir)).await
-    }
-
-    async fn on(url: &str, dir: Option<tempfile::TempDir>) -> Shop {
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::connect(url).await.expect("the database opens"));
+        let (store, dir) = fresh_store().await;
         Shop::with_store(store, dir, SimulatorConfig::default()).await
+    }
+
+    /// A shop on a database that several connections share (SQLite: a file).
+    pub async fn file() -> Shop {
+        let (store, url, dir) = shared_store().await;
+        let mut shop = Shop::with_store(store, dir, SimulatorConfig::default()).await;
+        shop.url = Some(url);
+        shop
     }
 
     pub async fn with_store(
@@ -85,7 +122,8 @@ impl Shop {
             store,
             clock,
             payments,
-            dir,
+            _dir: dir,
+            url: None,
         }
     }
 

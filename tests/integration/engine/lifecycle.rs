@@ -136,16 +136,12 @@ async fn paying_needs_an_authorization_without_a_fraud_hold() {
 
 #[tokio::test]
 async fn a_payment_under_review_is_held() {
-    let store: std::sync::Arc<dyn order_core::Store> = std::sync::Arc::new(
-        order_core::SqliteStore::connect("sqlite::memory:")
-            .await
-            .expect("opens"),
-    );
+    let (store, dir) = super::harness::fresh_store().await;
     let config = order_core::payment::SimulatorConfig {
         review_rate: 1.0,
         ..Default::default()
     };
-    let shop = Shop::with_store(store, None, config).await;
+    let shop = Shop::with_store(store, dir, config).await;
     let id = shop.order_in(State::Confirmed).await;
     shop.engine.authorize_payment(id).await.expect("runs");
     let refused = shop

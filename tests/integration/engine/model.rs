@@ -15,7 +15,7 @@ use order_core::engine::ShipmentLine;
 use order_core::order::{Action, ActorKind, Event, Guard, Machine, Operation, Reason, State};
 use order_core::payment::{Call, PaymentError, SimulatorConfig};
 use order_core::{Actor, Command, FireError, NewOrder, OperationError, OrderId, ShipmentId};
-use order_core::{PaymentStatus, Product, SqliteStore, Store};
+use order_core::{PaymentStatus, Product, Store};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::TestCaseError;
@@ -23,6 +23,7 @@ use statemachine::{ActorClass, GuardCheck, Machine as _, TransitionSpec};
 
 use super::harness::{self, ADMIN, CUSTOMER, Shop};
 
+#[path = "model/books.rs"]
 mod books;
 
 use books::*;
@@ -79,10 +80,7 @@ struct Case {
 /// A shop whose processor flags some approvals for a fraud review (the model takes the
 /// flag from the attempt), with two PAIRs in stock too.
 async fn shop(seed: u64) -> Shop {
-    let store = SqliteStore::connect("sqlite::memory:")
-        .await
-        .expect("the database opens");
-    let store: Arc<dyn Store> = Arc::new(store);
+    let (store, _dir) = super::harness::fresh_store().await;
     let config = SimulatorConfig {
         review_rate: 0.15,
         seed,

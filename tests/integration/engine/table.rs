@@ -7,8 +7,8 @@ use order_core::order::{ActorKind, Event, Guard, Machine, State};
 use order_core::{Command, FireError};
 use statemachine::{GuardCheck, Machine as _};
 
+use super::harness;
 use super::harness::Shop;
-use crate::engine::harness;
 
 /// Which guards hold for an order that `Shop::order_in(state)` made, with the payment
 /// authorized in `confirmed`: nothing shipped in `processing`, parcels in transit in

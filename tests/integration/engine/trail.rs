@@ -122,15 +122,11 @@ async fn notifications_are_delivered_after_commit_at_least_once() {
 }
 
 #[tokio::test]
-async fn a_database_file_keeps_everything_across_connections() {
+async fn a_shared_database_keeps_everything_across_connections() {
     let shop = Shop::file().await;
     let id = shop.order_in(State::Shipped).await;
-    let dir = shop.dir.as_ref().expect("a file database has a folder");
-    let url = format!("sqlite://{}", dir.path().join("orders.db").display());
-    let reopened = order_core::SqliteStore::connect(&url)
-        .await
-        .expect("opens again");
-    use order_core::Store as _;
+    let url = shop.url.as_deref().expect("a shared database has a URL");
+    let reopened = super::harness::connect(url).await;
     reopened
         .migrate()
         .await

@@ -5,13 +5,13 @@ use std::process::{Child, Command, Stdio};
 
 use super::{Shop, binary};
 
-/// Four processes each try to confirm all of 40 one-unit orders of a product with 10
+/// Four processes each try to confirm all of 100 one-unit orders of a product with 10
 /// in stock: exactly 10 orders are confirmed, 10 units reserved, each confirmed once.
 fn four_processes_compete_for_scarce_stock(shop: &Shop) {
     shop.ok(&[
         "product", "add", "RARE", "--name", "Rare", "--price", "100", "--stock", "10",
     ]);
-    let ids: Vec<String> = (0..40)
+    let ids: Vec<String> = (0..100)
         .map(|n| {
             shop.order(&format!("c{n}@example.com"), &["RARE:1"])
                 .to_string()
@@ -127,4 +127,74 @@ fn a_lifecycle_on_postgres() {
         "{refused}"
     );
     shop.ok(&["verify"]);
+}
+
+/// `simulate` and `bench`, run as a user runs them: each ends with `verify` clean and
+/// prints its figures; `--json` carries them for scripts.
+#[test]
+fn simulate_and_bench_run_on_sqlite_and_postgres() {
+    for shop in [Shop::empty(), Shop::postgres()] {
+        let summary = shop.json(&[
+            "simulate",
+            "--orders",
+            "40",
+            "--workers",
+            "3",
+            "--seed",
+            "5",
+        ]);
+        assert_eq!(
+            summary["findings"].as_array().map(Vec::len),
+            Some(0),
+            "{summary}"
+        );
+        assert_eq!(
+            summary["unexpected"].as_array().map(Vec::len),
+            Some(0),
+            "{summary}"
+        );
+        let states: i64 = summary["states"]
+            .as_object()
+            .expect("states")
+            .values()
+            .filter_map(|v| v.as_i64())
+            .sum();
+        assert_eq!(states, 40);
+        assert!(
+            summary["transitions"].as_u64().unwrap_or(0) > 80,
+            "{summary}"
+        );
+        // A second run refuses the shop the first one left, in one line.
+        let again = shop.fails(1, &["simulate", "--orders", "5"]);
+        assert!(again.contains("already holds a shop"), "{again}");
+    }
+    for shop in [Shop::empty(), Shop::postgres()] {
+        let report = shop.json(&["bench", "--clients", "2", "--orders", "10", "--rounds", "3"]);
+        assert_eq!(report["verify_clean"], true, "{report}");
+        let ratio = report["ratio"].as_f64().expect("a ratio");
+        assert!(ratio > 0.0, "{report}");
+        assert_eq!(report["engine_rounds"].as_array().map(Vec::len), Some(3));
+    }
+}
+
+/// The same seed gives the same shop, run after run.
+#[test]
+fn simulate_is_the_same_for_the_same_seed() {
+    let run = || {
+        let shop = Shop::empty();
+        let mut summary = shop.json(&[
+            "simulate",
+            "--orders",
+            "30",
+            "--seed",
+            "11",
+            "--workers",
+            "4",
+        ]);
+        for timing in ["seconds", "transitions_per_second"] {
+            summary[timing] = serde_json::Value::Null;
+        }
+        summary
+    };
+    assert_eq!(run(), run());
 }

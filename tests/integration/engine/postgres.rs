@@ -1,0 +1,24 @@
+//! The engine suites on PostgreSQL: a new database on the throwaway cluster per shop.
+
+use super::Backend;
+
+const BACKEND: Backend = Backend::Postgres;
+
+#[path = "concurrency.rs"]
+mod concurrency;
+#[path = "failures.rs"]
+mod failures;
+#[path = "faulty.rs"]
+mod faulty;
+#[path = "harness.rs"]
+mod harness;
+#[path = "lifecycle.rs"]
+mod lifecycle;
+#[path = "model.rs"]
+mod model;
+#[path = "operations.rs"]
+mod operations;
+#[path = "table.rs"]
+mod table;
+#[path = "trail.rs"]
+mod trail;
