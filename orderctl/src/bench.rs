@@ -9,6 +9,10 @@
 //! records. The ratio engine/baseline is what the pipeline costs on top of its SQL.
 //! Rounds alternate between the two, so that a noisy machine slows both alike, and
 //! the medians are compared.
+//!
+//! On PostgreSQL the baseline is `pgbench`'s TPC-B-like transaction at the same number
+//! of clients against the same server (its tables live beside ours for the run and are
+//! dropped after it): the figure a PostgreSQL user knows their server by.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,8 +51,10 @@ struct Report {
     orders_per_round: usize,
     rounds: usize,
     engine_tps: f64,
+    /// `store calls` (the same calls without the engine) or `pgbench` (TPC-B-like).
+    baseline: String,
     baseline_tps: f64,
-    /// engine / baseline: 1.0 means the pipeline costs nothing beyond its SQL.
+    /// engine / baseline.
     ratio: f64,
     engine_rounds: Vec<f64>,
     baseline_rounds: Vec<f64>,
@@ -63,6 +69,11 @@ pub async fn run(ctx: &crate::Context, args: &BenchArgs) -> anyhow::Result<ExitC
     let store = crate::simulate::open_empty(ctx, args.reset).await?;
     let products = catalog(store.as_ref()).await?;
     let engine = Engine::new(store.clone());
+    let pgbench = if ctx.db.starts_with("postgres") {
+        Some(Pgbench::init(&ctx.db)?)
+    } else {
+        None
+    };
     let (mut engine_rounds, mut baseline_rounds) = (Vec::new(), Vec::new());
     for round in 0..args.rounds {
         // Alternate which goes first, so that neither always meets a warmer cache.
@@ -72,6 +83,10 @@ pub async fn run(ctx: &crate::Context, args: &BenchArgs) -> anyhow::Result<ExitC
             [false, true]
         };
         for through_engine in order {
+            if let (false, Some(pgbench)) = (through_engine, &pgbench) {
+                baseline_rounds.push(pgbench.run(args.clients, args.orders)?);
+                continue;
+            }
             let batches = orders(&engine, args, round).await?;
             let tps = time(&engine, batches, through_engine, &products).await?;
             if through_engine {
@@ -81,6 +96,9 @@ pub async fn run(ctx: &crate::Context, args: &BenchArgs) -> anyhow::Result<ExitC
             }
         }
     }
+    if let Some(pgbench) = &pgbench {
+        pgbench.drop_tables()?;
+    }
     let findings = store.verify().await.context("verify failed to run")?;
     let (engine_tps, baseline_tps) = (median(&engine_rounds), median(&baseline_rounds));
     let report = Report {
@@ -89,6 +107,12 @@ pub async fn run(ctx: &crate::Context, args: &BenchArgs) -> anyhow::Result<ExitC
         orders_per_round: args.clients * args.orders,
         rounds: args.rounds,
         engine_tps,
+        baseline: if pgbench.is_some() {
+            "pgbench"
+        } else {
+            "store calls"
+        }
+        .to_owned(),
         baseline_tps,
         ratio: if baseline_tps > 0.0 {
             engine_tps / baseline_tps
@@ -282,4 +306,76 @@ fn print(report: &Report, json: bool) -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// `pgbench` against the benchmark's own server.
+struct Pgbench {
+    program: std::path::PathBuf,
+    url: String,
+}
+
+impl Pgbench {
+    /// Finds `pgbench` and creates its tables (scale 1) in the database.
+    fn init(url: &str) -> anyhow::Result<Pgbench> {
+        let program = find_program("pgbench").context(
+            "pgbench not found on PATH nor in /usr/lib/postgresql/*/bin; install PostgreSQL's client tools",
+        )?;
+        let pgbench = Pgbench {
+            program,
+            url: url.to_owned(),
+        };
+        pgbench.call(&["-i", "-q", "-s", "1"])?;
+        Ok(pgbench)
+    }
+
+    /// One round: `transactions` TPC-B-like transactions per client; its tps.
+    fn run(&self, clients: usize, transactions: usize) -> anyhow::Result<f64> {
+        let (c, t) = (clients.to_string(), transactions.to_string());
+        let out = self.call(&["-n", "-c", &c, "-j", &c, "-t", &t])?;
+        out.lines()
+            .find_map(|line| {
+                let rest = line.trim().strip_prefix("tps = ")?;
+                rest.split_whitespace().next()?.parse::<f64>().ok()
+            })
+            .with_context(|| format!("no tps in pgbench's output: {out}"))
+    }
+
+    fn drop_tables(&self) -> anyhow::Result<()> {
+        self.call(&["-i", "-q", "-I", "d"]).map(drop)
+    }
+
+    fn call(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = std::process::Command::new(&self.program)
+            .args(args)
+            .arg(&self.url)
+            .output()
+            .with_context(|| format!("cannot run {}", self.program.display()))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            bail!("pgbench {} failed: {}", args.join(" "), stderr.trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// `program` on PATH, else in the newest `/usr/lib/postgresql/<version>/bin`.
+fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|candidate| candidate.is_file())
+    });
+    on_path.or_else(|| {
+        let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let version = entry.file_name().to_str()?.parse().ok()?;
+                let candidate = entry.path().join("bin").join(program);
+                candidate.is_file().then_some((version, candidate))
+            })
+            .collect();
+        versions.sort();
+        versions.pop().map(|(_, path)| path)
+    })
 }

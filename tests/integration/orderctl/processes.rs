@@ -118,6 +118,17 @@ fn a_lifecycle_on_postgres() {
     );
     let delivered = shop.json(&["list", "--state", "delivered"]);
     assert_eq!(delivered.as_array().map(Vec::len), Some(1));
+    let stats = shop.json(&["stats"]);
+    assert_eq!(stats["states"]["delivered"], 1, "{stats}");
+    let available = shop.json(&["available", &id, "--as", "support:sam"]);
+    let allowed: Vec<&str> = available
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["allowed"] == true)
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(allowed, ["return_delivered"]);
     let refused = shop.fails(
         1,
         &["fire", &id, "cancel", "--as", "customer:ann@example.com"],
@@ -168,8 +179,12 @@ fn simulate_and_bench_run_on_sqlite_and_postgres() {
         let again = shop.fails(1, &["simulate", "--orders", "5"]);
         assert!(again.contains("already holds a shop"), "{again}");
     }
-    for shop in [Shop::empty(), Shop::postgres()] {
+    for (shop, baseline) in [
+        (Shop::empty(), "store calls"),
+        (Shop::postgres(), "pgbench"),
+    ] {
         let report = shop.json(&["bench", "--clients", "2", "--orders", "10", "--rounds", "3"]);
+        assert_eq!(report["baseline"], baseline, "{report}");
         assert_eq!(report["verify_clean"], true, "{report}");
         let ratio = report["ratio"].as_f64().expect("a ratio");
         assert!(ratio > 0.0, "{report}");
