@@ -355,14 +355,8 @@ async fn write(step: &mut Step<'_>, spec: &'static Spec) -> Result<Outcome, Fire
     let mut order = step.order.clone();
     let from = order.state;
     order.state = spec.to;
-    order.fulfillment_status = {
-        let shipments = step
-            .tx
-            .shipments(order.id)
-            .await
-            .map_err(FireError::store(Stage::Write))?;
-        super::rollup::fulfillment_status(&step.items, &shipments)
-    };
+    // The rollups are the actions' to keep (payments) or the operations' (shipments):
+    // a transition itself moves no parcel.
     let written = step
         .tx
         .update_order(&order, step.now)

@@ -212,10 +212,9 @@ impl<'a> Actions for Rules<'a> {
     type Error = FireError;
 
     async fn reserve_inventory(&self, ctx: &mut Step<'a>) -> Result<(), FireError> {
+        // Each reservation is one conditional update, in product id order: it takes
+        // the row's lock itself and never oversells, whatever the guard saw.
         let wanted = ctx.quantities();
-        let ids: Vec<ProductId> = wanted.keys().copied().collect();
-        let err = action_error("reserve_inventory");
-        let products = ctx.tx.lock_products(&ids).await.map_err(err)?;
         for (product, qty) in wanted {
             let reserved = ctx
                 .tx
@@ -223,10 +222,11 @@ impl<'a> Actions for Rules<'a> {
                 .await
                 .map_err(action_error("reserve_inventory"))?;
             if !reserved {
-                let sku = products
+                let sku = ctx
+                    .items
                     .iter()
-                    .find(|p| p.id == product)
-                    .map_or("?", |p| p.sku.as_str());
+                    .find(|i| i.product == product)
+                    .map_or("?", |i| i.sku.as_str());
                 return Err(failed(
                     "reserve_inventory",
                     format!("not enough stock of `{sku}`"),

@@ -136,7 +136,6 @@ const CASES: &[(Event, ActorKind, &str, usize, &str)] = {
         (Confirm, System, "reserve", 0, "actions:action_failed"),
         (Cancel, Customer, "reserved_by", 0, "actions:action_failed"),
         (Pay, Customer, "update_payment", 0, "actions:action_failed"),
-        (Confirm, System, "shipments", 0, "write:store"),
         (Confirm, System, "update_order", 0, "write:store"),
         (Confirm, System, "append_transition", 0, "write:store"),
         (Confirm, System, "enqueue", 0, "write:store"),
