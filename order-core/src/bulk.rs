@@ -68,6 +68,27 @@ impl BulkReport {
     }
 }
 
+fn item(
+    order: OrderId,
+    result: Result<Outcome, crate::error::FireError>,
+    dry_run: bool,
+) -> BulkItem {
+    match result {
+        Ok(outcome) => BulkItem {
+            order,
+            outcome: if dry_run { "would_fire" } else { "fired" }.to_owned(),
+            transition: Some(outcome),
+            error: None,
+        },
+        Err(error) => BulkItem {
+            order,
+            outcome: error.kind().to_owned(),
+            transition: None,
+            error: Some(error.to_string()),
+        },
+    }
+}
+
 impl Engine {
     /// Fires `command` at every target order, in id order and in batches. A command
     /// with an idempotency key gives each order the key `KEY:ORDER`, so that running
@@ -80,6 +101,17 @@ impl Engine {
     ) -> Result<BulkReport, StoreError> {
         let ids = self.target_ids(target, options.batch_size).await?;
         let mut report = BulkReport::default();
+        // Without a key, each batch runs in one transaction (one savepoint per order);
+        // a keyed command and a dry run take the one-order-at-a-time pipeline, which
+        // replays keys and rolls every order back.
+        if !options.dry_run && command.idempotency_key.is_none() {
+            for batch in ids.chunks(options.batch_size.max(1)) {
+                for (id, result) in self.fire_batch(batch, command).await {
+                    report.push(item(id, result, false));
+                }
+            }
+            return Ok(report);
+        }
         for batch in ids.chunks(options.batch_size.max(1)) {
             for &id in batch {
                 let mut command = command.clone();
@@ -91,25 +123,7 @@ impl Engine {
                 } else {
                     self.fire(id, command).await
                 };
-                report.push(match result {
-                    Ok(outcome) => BulkItem {
-                        order: id,
-                        outcome: if options.dry_run {
-                            "would_fire"
-                        } else {
-                            "fired"
-                        }
-                        .to_owned(),
-                        transition: Some(outcome),
-                        error: None,
-                    },
-                    Err(error) => BulkItem {
-                        order: id,
-                        outcome: error.kind().to_owned(),
-                        transition: None,
-                        error: Some(error.to_string()),
-                    },
-                });
+                report.push(item(id, result, options.dry_run));
             }
         }
         Ok(report)

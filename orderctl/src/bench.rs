@@ -37,6 +37,13 @@ pub struct BenchArgs {
     /// Rounds of each kind; the medians are compared.
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
+    /// Instead of transitions per second, time one bulk cancel of this many pending
+    /// orders (batches of `--batch`) and print orders per second.
+    #[arg(long)]
+    pub bulk: Option<usize>,
+    /// Orders per batch (per transaction) of `--bulk`.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
     /// Delete the database first (sqlite:// only). Without it, bench refuses a database
     /// that already holds data, since it adds products and orders of its own.
     #[arg(long)]
@@ -68,6 +75,9 @@ pub async fn run(ctx: &crate::Context, args: &BenchArgs) -> anyhow::Result<ExitC
     }
     let store = crate::simulate::open_empty(ctx, args.reset).await?;
     let products = catalog(store.as_ref()).await?;
+    if let Some(orders) = args.bulk {
+        return bulk(ctx, store, orders, args.batch).await;
+    }
     let engine = Engine::new(store.clone());
     let pgbench = if ctx.db.starts_with("postgres") {
         Some(Pgbench::init(&ctx.db)?)
@@ -377,5 +387,75 @@ fn find_program(program: &str) -> Option<std::path::PathBuf> {
             .collect();
         versions.sort();
         versions.pop().map(|(_, path)| path)
+    })
+}
+
+/// `bench --bulk N`: N pending orders, then one bulk cancel of them all, timed.
+async fn bulk(
+    ctx: &crate::Context,
+    store: Arc<dyn Store>,
+    orders: usize,
+    batch: usize,
+) -> anyhow::Result<ExitCode> {
+    use order_core::bulk::{BulkOptions, BulkTarget};
+    use order_core::order::{ActorKind, Reason};
+    let engine = Engine::new(store.clone());
+    store.add_staff("bench-support", ActorKind::Support).await?;
+    let created = Instant::now();
+    for n in 0..orders {
+        let customer = format!("bulk{}@example.com", n % 1000);
+        engine
+            .create_order(&NewOrder::new(customer, &[("BENCH-A", 1)]))
+            .await?;
+    }
+    let creating = created.elapsed().as_secs_f64();
+    let command =
+        Command::new(Event::Cancel, Actor::support("bench-support")).reason(Reason::Other);
+    let target = BulkTarget::Query(order_core::OrderQuery::new().in_states(&[State::Pending]));
+    let started = Instant::now();
+    let report = engine
+        .bulk(
+            &target,
+            &command,
+            BulkOptions {
+                dry_run: false,
+                batch_size: batch,
+            },
+        )
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let fired = report.count("fired");
+    let findings = store.verify().await.context("verify failed to run")?;
+    let summary = serde_json::json!({
+        "db": ctx.db,
+        "orders": orders,
+        "batch": batch,
+        "fired": fired,
+        "seconds": seconds,
+        "orders_per_second": fired as f64 / seconds,
+        "creating_seconds": creating,
+        "verify_clean": findings.is_empty(),
+    });
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "bulk cancel of {fired} of {orders} orders in batches of {batch} on {}: {seconds:.1} s, {:.0} orders/s (creating them took {creating:.1} s)",
+            ctx.db,
+            fired as f64 / seconds
+        );
+        println!(
+            "verify: {}",
+            if findings.is_empty() {
+                "clean"
+            } else {
+                "findings; run `orderctl verify`"
+            }
+        );
+    }
+    Ok(if findings.is_empty() && fired == orders {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }

@@ -318,7 +318,7 @@ async fn admit(step: &mut Step<'_>, spec: &'static Spec) -> Result<(), FireError
 /// The transition's actions in order, then exit and enter hooks. Every action that
 /// left an external effect (even one that then failed, when the processor confirmed the
 /// effect) adds its undo action to `undo`, in the order they ran.
-async fn run_actions(
+pub(super) async fn run_actions(
     step: &mut Step<'_>,
     spec: &'static Spec,
     undo: &mut Vec<(crate::order::Action, Vec<super::Effect>)>,
@@ -350,44 +350,21 @@ fn hook_actions(
     exit.iter().chain(enter.iter())
 }
 
-async fn write(step: &mut Step<'_>, spec: &'static Spec) -> Result<Outcome, FireError> {
-    let command = step.command;
-    let mut order = step.order.clone();
+/// What step 8 writes for one transition: the order row, its audit row, and the
+/// outbox rows of its notifications (the transition's, then the exit and enter hooks').
+pub(super) struct Planned {
+    pub(super) order: Order,
+    pub(super) outcome: Outcome,
+    /// (notification, payload, dedupe key)
+    pub(super) messages: Vec<(&'static str, serde_json::Value, String)>,
+}
+
+pub(super) fn plan(order: &Order, command: &Command, spec: &'static Spec, seq: i64) -> Planned {
+    let mut next = order.clone();
     let from = order.state;
-    order.state = spec.to;
     // The rollups are the actions' to keep (payments) or the operations' (shipments):
     // a transition itself moves no parcel.
-    let written = step
-        .tx
-        .update_order(&order, step.now)
-        .await
-        .map_err(FireError::store(Stage::Write))?;
-    if !written {
-        return Err(FireError::Conflict {
-            order: order.id,
-            expected: order.version,
-        });
-    }
-    let row = NewTransition {
-        order: order.id,
-        seq: step.seq,
-        event: command.event,
-        from,
-        to: spec.to,
-        actor_kind: command.actor.kind,
-        actor_id: command.actor.id.as_deref(),
-        reason: command.reason,
-        note: command.note.as_deref(),
-        is_override: spec.is_override,
-        machine_hash: <Machine as statemachine::Machine>::SOURCE_HASH,
-        idempotency_key: command.idempotency_key.as_deref(),
-        metadata: &command.metadata,
-        at: step.now,
-    };
-    step.tx
-        .append_transition(&row)
-        .await
-        .map_err(FireError::store(Stage::Write))?;
+    next.state = spec.to;
     let (exit, enter) = if spec.is_self_loop() {
         (&[][..], &[][..])
     } else {
@@ -396,47 +373,112 @@ async fn write(step: &mut Step<'_>, spec: &'static Spec) -> Result<Outcome, Fire
             Machine::on_enter(spec.to).emits,
         )
     };
-    for notification in spec.emits.iter().chain(exit).chain(enter) {
-        let kind = notification.as_str();
-        let payload = serde_json::json!({
-            "order": order.id,
-            "number": order.number,
-            "event": command.event,
-            "from": from,
-            "to": spec.to,
-            "seq": step.seq,
-        });
-        let dedupe_key = format!("order:{}:{}:{kind}", order.id, step.seq);
-        let message = NewMessage {
-            aggregate: order.id,
-            kind,
-            payload: &payload,
-            dedupe_key: &dedupe_key,
-            at: step.now,
-        };
-        step.tx
-            .enqueue(&message)
-            .await
-            .map_err(FireError::store(Stage::Write))?;
-    }
+    let messages = spec
+        .emits
+        .iter()
+        .chain(exit)
+        .chain(enter)
+        .map(|notification| {
+            let kind = notification.as_str();
+            let payload = serde_json::json!({
+                "order": order.id,
+                "number": order.number,
+                "event": command.event,
+                "from": from,
+                "to": spec.to,
+                "seq": seq,
+            });
+            (kind, payload, format!("order:{}:{seq}:{kind}", order.id))
+        })
+        .collect();
     let outcome = Outcome {
         order: order.id,
         event: command.event,
         from,
         to: spec.to,
-        seq: step.seq,
+        seq,
         is_override: spec.is_override,
         replayed: false,
     };
+    Planned {
+        order: next,
+        outcome,
+        messages,
+    }
+}
+
+impl Planned {
+    /// The audit row, borrowing the command's text.
+    pub(super) fn row<'c>(
+        &self,
+        command: &'c Command,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> NewTransition<'c> {
+        NewTransition {
+            order: self.outcome.order,
+            seq: self.outcome.seq,
+            event: command.event,
+            from: self.outcome.from,
+            to: self.outcome.to,
+            actor_kind: command.actor.kind,
+            actor_id: command.actor.id.as_deref(),
+            reason: command.reason,
+            note: command.note.as_deref(),
+            is_override: self.outcome.is_override,
+            machine_hash: <Machine as statemachine::Machine>::SOURCE_HASH,
+            idempotency_key: command.idempotency_key.as_deref(),
+            metadata: &command.metadata,
+            at,
+        }
+    }
+
+    pub(super) fn outbox(&self, at: chrono::DateTime<chrono::Utc>) -> Vec<NewMessage<'_>> {
+        self.messages
+            .iter()
+            .map(|(kind, payload, dedupe_key)| NewMessage {
+                aggregate: self.outcome.order,
+                kind,
+                payload,
+                dedupe_key,
+                at,
+            })
+            .collect()
+    }
+}
+
+async fn write(step: &mut Step<'_>, spec: &'static Spec) -> Result<Outcome, FireError> {
+    let command = step.command;
+    let planned = plan(&step.order, command, spec, step.seq);
+    let written = step
+        .tx
+        .update_order(&planned.order, step.now)
+        .await
+        .map_err(FireError::store(Stage::Write))?;
+    if !written {
+        return Err(FireError::Conflict {
+            order: planned.order.id,
+            expected: planned.order.version,
+        });
+    }
+    step.tx
+        .append_transition(&planned.row(command, step.now))
+        .await
+        .map_err(FireError::store(Stage::Write))?;
+    for message in planned.outbox(step.now) {
+        step.tx
+            .enqueue(&message)
+            .await
+            .map_err(FireError::store(Stage::Write))?;
+    }
     if let Some(key) = &command.idempotency_key {
-        let stored = serde_json::to_string(&outcome).map_err(|e| FireError::Store {
+        let stored = serde_json::to_string(&planned.outcome).map_err(|e| FireError::Store {
             step: Stage::Write,
             source: crate::error::StoreError::Corrupt(e.to_string()),
         })?;
         step.tx
-            .record_command(key, order.id, &stored, step.now)
+            .record_command(key, planned.order.id, &stored, step.now)
             .await
             .map_err(FireError::store(Stage::Write))?;
     }
-    Ok(outcome)
+    Ok(planned.outcome)
 }

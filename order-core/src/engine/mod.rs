@@ -2,6 +2,7 @@
 //! pipeline; operations change an order within its state; `bulk` fires one event at
 //! many orders.
 
+mod batch;
 mod check;
 mod fire;
 mod ops;

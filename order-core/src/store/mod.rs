@@ -281,6 +281,70 @@ pub trait StoreTx: Send {
         at: DateTime<Utc>,
     ) -> Result<()>;
 
+    // Bulk: one transaction for many orders, each after a savepoint of its own.
+
+    /// Marks the point `rollback_to_savepoint` returns to (one at a time).
+    async fn savepoint(&mut self) -> Result<()>;
+    /// Keeps what was done since the savepoint.
+    async fn release_savepoint(&mut self) -> Result<()>;
+    /// Undoes what was done since the savepoint; the transaction goes on.
+    async fn rollback_to_savepoint(&mut self) -> Result<()>;
+
+    /// Locks many orders, in id order (ids sorted), in as few round trips as the
+    /// adapter can; missing ids are left out.
+    async fn lock_orders(&mut self, ids: &[OrderId]) -> Result<Vec<Order>> {
+        let mut orders = Vec::with_capacity(ids.len());
+        for id in ids {
+            orders.extend(self.lock_order(*id).await?);
+        }
+        Ok(orders)
+    }
+
+    /// The lines of many orders.
+    async fn items_of(&mut self, ids: &[OrderId]) -> Result<Vec<OrderItem>> {
+        let mut items = Vec::new();
+        for id in ids {
+            items.extend(self.items(*id).await?);
+        }
+        Ok(items)
+    }
+
+    /// The highest audit sequence number of each order (0 when it has none).
+    async fn last_seqs(&mut self, ids: &[OrderId]) -> Result<Vec<(OrderId, i64)>> {
+        let mut seqs = Vec::with_capacity(ids.len());
+        for id in ids {
+            seqs.push((*id, self.last_seq(*id).await?));
+        }
+        Ok(seqs)
+    }
+
+    /// `update_order` for many orders; the ids whose version had moved.
+    async fn update_orders(&mut self, orders: &[Order], at: DateTime<Utc>) -> Result<Vec<OrderId>> {
+        let mut stale = Vec::new();
+        for order in orders {
+            if !self.update_order(order, at).await? {
+                stale.push(order.id);
+            }
+        }
+        Ok(stale)
+    }
+
+    /// `append_transition` for many rows.
+    async fn append_transitions(&mut self, rows: &[NewTransition<'_>]) -> Result<()> {
+        for row in rows {
+            self.append_transition(row).await?;
+        }
+        Ok(())
+    }
+
+    /// `enqueue` for many messages.
+    async fn enqueue_all(&mut self, messages: &[NewMessage<'_>]) -> Result<()> {
+        for message in messages {
+            self.enqueue(message).await?;
+        }
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<()>;
     async fn rollback(self: Box<Self>) -> Result<()>;
 }

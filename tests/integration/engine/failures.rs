@@ -491,3 +491,69 @@ async fn a_key_reused_for_another_order_does_not_pass_for_its_outcome() {
         assert_eq!(shop.state(second).await, outcome.to);
     }
 }
+
+/// Bulk runs a batch in one transaction with a savepoint per order: an order whose
+/// action fails is rolled back alone, the others commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_bulk_batch_a_failing_order_is_rolled_back_alone() {
+    use order_core::bulk::{BulkOptions, BulkTarget};
+    let (shop, faults) = faulty_shop().await;
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        ids.push(shop.order_in(State::Confirmed).await);
+    }
+    // Cancelling releases stock: the second order's ledger read fails.
+    faults.arm_nth("reserved_by", 1);
+    let command = cmd(Event::Cancel, ActorKind::Support);
+    let options = BulkOptions {
+        dry_run: false,
+        batch_size: 10,
+    };
+    let report = shop
+        .engine
+        .bulk(&BulkTarget::Ids(ids.clone()), &command, options)
+        .await;
+    let report = report.expect("the bulk runs");
+    assert_eq!(report.count("fired"), 3, "{report:#?}");
+    assert_eq!(report.count("action_failed"), 1, "{report:#?}");
+    assert_eq!(shop.state(ids[1]).await, State::Confirmed);
+    for id in [ids[0], ids[2], ids[3]] {
+        assert_eq!(shop.state(id).await, State::Cancelled);
+    }
+    let attempts = shop.store.attempts(ids[1]).await.expect("readable");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].error_kind, "actions:action_failed");
+    shop.assert_verified().await;
+}
+
+/// A batch whose commit fails leaves nothing but an attempt per order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_batch_whose_commit_fails_changes_nothing() {
+    use order_core::bulk::{BulkOptions, BulkTarget};
+    let (shop, faults) = faulty_shop().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(shop.order_in(State::Pending).await);
+    }
+    let before = shop.store.products().await.expect("readable");
+    faults.arm("commit");
+    let command = cmd(Event::Confirm, ActorKind::System);
+    let options = BulkOptions {
+        dry_run: false,
+        batch_size: 10,
+    };
+    let report = shop
+        .engine
+        .bulk(&BulkTarget::Ids(ids.clone()), &command, options)
+        .await;
+    let report = report.expect("the bulk runs");
+    assert_eq!(report.count("fired"), 0, "{report:#?}");
+    assert_eq!(report.count("store"), 3, "{report:#?}");
+    for id in &ids {
+        assert_eq!(shop.state(*id).await, State::Pending);
+        assert!(shop.store.history(*id).await.expect("readable").is_empty());
+        assert_eq!(shop.store.attempts(*id).await.expect("readable").len(), 1);
+    }
+    assert_eq!(shop.store.products().await.expect("readable"), before);
+    shop.assert_verified().await;
+}

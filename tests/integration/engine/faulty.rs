@@ -153,6 +153,9 @@ impl StoreTx for FaultyTx {
         fn move_items['a](items: &'a [ItemId], to: OrderId) -> ();
         fn insert_child_order['a](parent: &'a Order, state: State, at: DateTime<Utc>) -> Order;
         fn add_note['a, 'b](order: OrderId, author: &'a str, body: &'b str, at: DateTime<Utc>) -> ();
+        fn savepoint[]() -> ();
+        fn release_savepoint[]() -> ();
+        fn rollback_to_savepoint[]() -> ();
     }
 
     /// A failed commit drops the inner transaction, which rolls it back.

@@ -20,6 +20,7 @@
 //!   transaction usable (see `tx.rs`). Serialization failures and deadlocks are
 //!   `StoreError::Database`; [`is_retryable`] tells them apart.
 
+mod bulk;
 mod query;
 mod rows;
 mod tx;

@@ -176,15 +176,26 @@ pub(super) fn product_from_row(row: &PgRow) -> Result<Product> {
 }
 
 pub(super) async fn items(conn: &mut PgConnection, id: OrderId) -> Result<Vec<OrderItem>> {
-    let rows = sqlx::query(
+    items_where(conn, "i.order_id = $1", id.0).await
+}
+
+/// The lines matching `filter` (on `i`, the lines, with one parameter `$1`), in order
+/// and line order.
+pub(super) async fn items_where<T>(
+    conn: &mut PgConnection,
+    filter: &str,
+    value: T,
+) -> Result<Vec<OrderItem>>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+{
+    let sql = format!(
         "SELECT i.id, i.order_id, i.line_no, i.product_id, p.sku, i.quantity, \
              i.unit_price_cents, i.qty_shipped, i.qty_returned \
          FROM order_items i JOIN products p ON p.id = i.product_id \
-         WHERE i.order_id = $1 ORDER BY i.line_no",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
+         WHERE {filter} ORDER BY i.order_id, i.line_no"
+    );
+    let rows = sqlx::query(&sql).bind(value).fetch_all(conn).await?;
     rows.iter()
         .map(|row| {
             Ok(OrderItem {

@@ -589,6 +589,51 @@ impl StoreTx for PostgresTx {
         .map(|_| ())
     }
 
+    async fn lock_orders(&mut self, ids: &[OrderId]) -> Result<Vec<Order>> {
+        super::bulk::lock_orders(self.conn(), ids).await
+    }
+
+    async fn items_of(&mut self, ids: &[OrderId]) -> Result<Vec<OrderItem>> {
+        super::bulk::items_of(self.conn(), ids).await
+    }
+
+    async fn last_seqs(&mut self, ids: &[OrderId]) -> Result<Vec<(OrderId, i64)>> {
+        super::bulk::last_seqs(self.conn(), ids).await
+    }
+
+    async fn update_orders(&mut self, orders: &[Order], at: DateTime<Utc>) -> Result<Vec<OrderId>> {
+        super::bulk::update_orders(self.conn(), orders, at).await
+    }
+
+    async fn append_transitions(&mut self, rows: &[NewTransition<'_>]) -> Result<()> {
+        super::bulk::append_transitions(self.conn(), rows).await
+    }
+
+    async fn enqueue_all(&mut self, messages: &[NewMessage<'_>]) -> Result<()> {
+        super::bulk::enqueue_all(self.conn(), messages).await
+    }
+
+    async fn savepoint(&mut self) -> Result<()> {
+        sqlx::query("SAVEPOINT bulk_order")
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn release_savepoint(&mut self) -> Result<()> {
+        sqlx::query("RELEASE SAVEPOINT bulk_order")
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        sqlx::query("ROLLBACK TO SAVEPOINT bulk_order")
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await?;
         Ok(())

@@ -533,6 +533,27 @@ impl StoreTx for SqliteTx {
         Ok(())
     }
 
+    async fn savepoint(&mut self) -> Result<()> {
+        sqlx::query("SAVEPOINT bulk_order")
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn release_savepoint(&mut self) -> Result<()> {
+        sqlx::query("RELEASE SAVEPOINT bulk_order")
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        sqlx::query("ROLLBACK TO SAVEPOINT bulk_order")
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     async fn commit(self: Box<Self>) -> Result<()> {
         self.tx.commit().await?;
         Ok(())

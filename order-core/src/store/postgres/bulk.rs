@@ -1,0 +1,176 @@
+//! The batched reads and writes of bulk operations: one statement for many orders,
+//! with arrays bound as parameters (`= ANY($1)`, `UNNEST`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row as _;
+use sqlx::postgres::PgConnection;
+
+use super::rows;
+use crate::store::{NewMessage, NewTransition, Result};
+use crate::types::{Order, OrderId, OrderItem};
+
+fn ids_of(ids: &[OrderId]) -> Vec<i64> {
+    ids.iter().map(|id| id.0).collect()
+}
+
+/// The orders, locked in id order (`FOR UPDATE OF o` takes the rows as it meets them).
+pub(super) async fn lock_orders(conn: &mut PgConnection, ids: &[OrderId]) -> Result<Vec<Order>> {
+    let sql = format!(
+        "{} WHERE o.id = ANY($1) ORDER BY o.id FOR UPDATE OF o",
+        rows::select_orders("")
+    );
+    let found = sqlx::query(&sql).bind(ids_of(ids)).fetch_all(conn).await?;
+    found.iter().map(rows::order_from_row).collect()
+}
+
+pub(super) async fn items_of(conn: &mut PgConnection, ids: &[OrderId]) -> Result<Vec<OrderItem>> {
+    rows::items_where(conn, "i.order_id = ANY($1)", ids_of(ids)).await
+}
+
+pub(super) async fn last_seqs(
+    conn: &mut PgConnection,
+    ids: &[OrderId],
+) -> Result<Vec<(OrderId, i64)>> {
+    let found = sqlx::query(
+        "SELECT u.id, COALESCE(MAX(t.seq), 0) AS seq \
+         FROM UNNEST($1::bigint[]) AS u(id) \
+         LEFT JOIN order_transitions t ON t.order_id = u.id \
+         GROUP BY u.id",
+    )
+    .bind(ids_of(ids))
+    .fetch_all(conn)
+    .await?;
+    found
+        .iter()
+        .map(|row| Ok((OrderId(row.try_get("id")?), row.try_get("seq")?)))
+        .collect()
+}
+
+/// Compare-and-set of many order rows in one statement; the ids whose version moved.
+pub(super) async fn update_orders(
+    conn: &mut PgConnection,
+    orders: &[Order],
+    at: DateTime<Utc>,
+) -> Result<Vec<OrderId>> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    let written = sqlx::query(
+        "UPDATE orders o SET state = u.state, payment_status = u.payment_status, \
+             fulfillment_status = u.fulfillment_status, shipping_address = u.address, \
+             total_cents = u.total, version = o.version + 1, updated_at = $8 \
+         FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                     $6::bigint[], $7::bigint[]) \
+              AS u(id, state, payment_status, fulfillment_status, address, total, version) \
+         WHERE o.id = u.id AND o.version = u.version \
+         RETURNING o.id",
+    )
+    .bind(orders.iter().map(|o| o.id.0).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.state.as_str()).collect::<Vec<_>>())
+    .bind(
+        orders
+            .iter()
+            .map(|o| o.payment_status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        orders
+            .iter()
+            .map(|o| o.fulfillment_status.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        orders
+            .iter()
+            .map(|o| o.shipping_address.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(orders.iter().map(|o| o.total_cents).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.version).collect::<Vec<_>>())
+    .bind(at)
+    .fetch_all(conn)
+    .await?;
+    let written: HashMap<i64, ()> = written
+        .iter()
+        .filter_map(|row| row.try_get::<i64, _>("id").ok())
+        .map(|id| (id, ()))
+        .collect();
+    Ok(orders
+        .iter()
+        .filter(|o| !written.contains_key(&o.id.0))
+        .map(|o| o.id)
+        .collect())
+}
+
+pub(super) async fn append_transitions(
+    conn: &mut PgConnection,
+    rows: &[NewTransition<'_>],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO order_transitions (order_id, seq, event, from_state, to_state, \
+             actor_kind, actor_id, reason, note, is_override, machine_hash, \
+             idempotency_key, metadata, created_at) \
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], \
+             $11::text[], $12::text[], $13::jsonb[], $14::timestamptz[])",
+    )
+    .bind(rows.iter().map(|r| r.order.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.event.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.from.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.to.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.actor_kind.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.actor_id).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.reason.map(|x| x.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.note).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.is_override).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.machine_hash).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.idempotency_key).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.metadata.clone()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn enqueue_all(
+    conn: &mut PgConnection,
+    messages: &[NewMessage<'_>],
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO outbox (aggregate_id, kind, payload, dedupe_key, created_at, \
+             delivered_at, attempts, next_attempt_at, last_error) \
+         SELECT m.aggregate, m.kind, m.payload, m.dedupe_key, m.at, NULL, 0, m.at, NULL \
+         FROM UNNEST($1::bigint[], $2::text[], $3::jsonb[], $4::text[], $5::timestamptz[]) \
+              AS m(aggregate, kind, payload, dedupe_key, at)",
+    )
+    .bind(messages.iter().map(|m| m.aggregate.0).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.kind).collect::<Vec<_>>())
+    .bind(
+        messages
+            .iter()
+            .map(|m| m.payload.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(messages.iter().map(|m| m.dedupe_key).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.at).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
