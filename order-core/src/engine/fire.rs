@@ -449,9 +449,15 @@ impl Planned {
 async fn write(step: &mut Step<'_>, spec: &'static Spec) -> Result<Outcome, FireError> {
     let command = step.command;
     let planned = plan(&step.order, command, spec, step.seq);
+    let messages = planned.outbox(step.now);
     let written = step
         .tx
-        .update_order(&planned.order, step.now)
+        .write_transition(
+            &planned.order,
+            &planned.row(command, step.now),
+            &messages,
+            step.now,
+        )
         .await
         .map_err(FireError::store(Stage::Write))?;
     if !written {
@@ -459,16 +465,6 @@ async fn write(step: &mut Step<'_>, spec: &'static Spec) -> Result<Outcome, Fire
             order: planned.order.id,
             expected: planned.order.version,
         });
-    }
-    step.tx
-        .append_transition(&planned.row(command, step.now))
-        .await
-        .map_err(FireError::store(Stage::Write))?;
-    for message in planned.outbox(step.now) {
-        step.tx
-            .enqueue(&message)
-            .await
-            .map_err(FireError::store(Stage::Write))?;
     }
     if let Some(key) = &command.idempotency_key {
         let stored = serde_json::to_string(&planned.outcome).map_err(|e| FireError::Store {

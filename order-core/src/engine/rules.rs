@@ -117,7 +117,7 @@ impl<'a> Guards for Rules<'a> {
         let ids: Vec<ProductId> = wanted.keys().copied().collect();
         let products = ctx
             .tx
-            .lock_products(&ids)
+            .stock(&ids)
             .await
             .map_err(guard_error("inventory_available"))?;
         Ok(!wanted.is_empty()
@@ -212,28 +212,25 @@ impl<'a> Actions for Rules<'a> {
     type Error = FireError;
 
     async fn reserve_inventory(&self, ctx: &mut Step<'a>) -> Result<(), FireError> {
-        // Each reservation is one conditional update, in product id order: it takes
-        // the row's lock itself and never oversells, whatever the guard saw.
-        let wanted = ctx.quantities();
-        for (product, qty) in wanted {
-            let reserved = ctx
-                .tx
-                .reserve(ctx.order.id, product, qty, ctx.now)
-                .await
-                .map_err(action_error("reserve_inventory"))?;
-            if !reserved {
-                let sku = ctx
-                    .items
-                    .iter()
-                    .find(|i| i.product == product)
-                    .map_or("?", |i| i.sku.as_str());
-                return Err(failed(
-                    "reserve_inventory",
-                    format!("not enough stock of `{sku}`"),
-                ));
-            }
+        // One conditional update per product, in product id order: they lock the rows
+        // and never oversell, whatever the guard saw. The guard reads without a lock,
+        // so the stock can go between the two; the shortfall is then the same rule's
+        // refusal, `inventory_available`, found at the moment the stock is taken.
+        let wanted: Vec<(ProductId, i64)> = ctx.quantities().into_iter().collect();
+        let short = ctx
+            .tx
+            .reserve_all(ctx.order.id, &wanted, ctx.now)
+            .await
+            .map_err(action_error("reserve_inventory"))?;
+        match short {
+            None => Ok(()),
+            Some(_) => Err(FireError::GuardFailed {
+                event: ctx.command.event,
+                guard: crate::order::Guard::InventoryAvailable,
+                value: false,
+                expression: "inventory_available".to_owned(),
+            }),
         }
-        Ok(())
     }
 
     async fn release_inventory(&self, ctx: &mut Step<'a>) -> Result<(), FireError> {

@@ -202,6 +202,27 @@ pub trait StoreTx: Send {
 
     /// The products, locked in id order (callers pass ids sorted).
     async fn lock_products(&mut self, ids: &[ProductId]) -> Result<Vec<Product>>;
+    /// The products as they are now, without locking them: for a check whose outcome
+    /// a later conditional write confirms (`reserve`).
+    async fn stock(&mut self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        self.lock_products(ids).await
+    }
+    /// `reserve` for several products (ids sorted, each once), in as few round trips as
+    /// the adapter can: the first product that falls short, if one does. What was
+    /// reserved before a shortfall stays until the transaction rolls back.
+    async fn reserve_all(
+        &mut self,
+        order: OrderId,
+        wanted: &[(ProductId, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<Option<ProductId>> {
+        for (product, qty) in wanted {
+            if !self.reserve(order, *product, *qty, at).await? {
+                return Ok(Some(*product));
+            }
+        }
+        Ok(None)
+    }
     /// `reserved += qty` if `on_hand - reserved >= qty`; false (nothing written) if not.
     async fn reserve(
         &mut self,
@@ -280,6 +301,27 @@ pub trait StoreTx: Send {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<()>;
+
+    /// Step 8 of a transition in one call: `update_order` (false, and nothing else
+    /// written, when the version moved), then the audit row and the outbox rows. An
+    /// adapter may do it in one round trip, which shortens how long the transaction
+    /// holds its row locks.
+    async fn write_transition(
+        &mut self,
+        order: &Order,
+        row: &NewTransition<'_>,
+        messages: &[NewMessage<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        if !self.update_order(order, at).await? {
+            return Ok(false);
+        }
+        self.append_transition(row).await?;
+        for message in messages {
+            self.enqueue(message).await?;
+        }
+        Ok(true)
+    }
 
     // Bulk: one transaction for many orders, each after a savepoint of its own.
 

@@ -174,3 +174,136 @@ pub(super) async fn enqueue_all(
     .await?;
     Ok(())
 }
+
+/// Step 8 in one round trip: the order's compare-and-set, and only when it wrote, the
+/// audit row and the outbox rows (data-modifying CTEs that read the update's result).
+pub(super) async fn write_transition(
+    conn: &mut PgConnection,
+    order: &Order,
+    row: &NewTransition<'_>,
+    messages: &[NewMessage<'_>],
+    at: DateTime<Utc>,
+) -> Result<bool> {
+    if order.total_cents < 0 {
+        return Err(crate::error::StoreError::Invalid(format!(
+            "cannot write order {}: the total cannot be negative, got {}",
+            order.id, order.total_cents
+        )));
+    }
+    let written: i64 = sqlx::query_scalar(
+        "WITH u AS ( \
+             UPDATE orders SET state = $1, payment_status = $2, fulfillment_status = $3, \
+                 shipping_address = $4, total_cents = $5, version = version + 1, \
+                 updated_at = $6 \
+             WHERE id = $7 AND version = $8 RETURNING id \
+         ), t AS ( \
+             INSERT INTO order_transitions (order_id, seq, event, from_state, to_state, \
+                 actor_kind, actor_id, reason, note, is_override, machine_hash, \
+                 idempotency_key, metadata, created_at) \
+             SELECT u.id, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21 \
+             FROM u RETURNING order_id \
+         ), m AS ( \
+             INSERT INTO outbox (aggregate_id, kind, payload, dedupe_key, created_at, \
+                 delivered_at, attempts, next_attempt_at, last_error) \
+             SELECT u.id, x.kind, x.payload, x.dedupe_key, x.at, NULL, 0, x.at, NULL \
+             FROM u, UNNEST($22::text[], $23::jsonb[], $24::text[], $25::timestamptz[]) \
+                  AS x(kind, payload, dedupe_key, at) \
+             RETURNING aggregate_id \
+         ) \
+         SELECT COUNT(*) FROM u",
+    )
+    .bind(order.state.as_str())
+    .bind(order.payment_status.as_str())
+    .bind(order.fulfillment_status.as_str())
+    .bind(order.shipping_address.as_deref())
+    .bind(order.total_cents)
+    .bind(at)
+    .bind(order.id.0)
+    .bind(order.version)
+    .bind(row.seq)
+    .bind(row.event.as_str())
+    .bind(row.from.as_str())
+    .bind(row.to.as_str())
+    .bind(row.actor_kind.as_str())
+    .bind(row.actor_id)
+    .bind(row.reason.map(|r| r.as_str()))
+    .bind(row.note)
+    .bind(row.is_override)
+    .bind(row.machine_hash)
+    .bind(row.idempotency_key)
+    .bind(row.metadata)
+    .bind(row.at)
+    .bind(messages.iter().map(|m| m.kind).collect::<Vec<_>>())
+    .bind(
+        messages
+            .iter()
+            .map(|m| m.payload.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(messages.iter().map(|m| m.dedupe_key).collect::<Vec<_>>())
+    .bind(messages.iter().map(|m| m.at).collect::<Vec<_>>())
+    .fetch_one(conn)
+    .await
+    .map_err(|err| {
+        rows::refused(err, || {
+            format!("cannot write the transition of order {}", order.id)
+        })
+    })?;
+    Ok(written == 1)
+}
+
+/// The products without a lock.
+pub(super) async fn stock(
+    conn: &mut PgConnection,
+    ids: &[crate::types::ProductId],
+) -> Result<Vec<crate::types::Product>> {
+    let found = sqlx::query(
+        "SELECT id, sku, name, price_cents, on_hand, reserved FROM products \
+         WHERE id = ANY($1) ORDER BY id",
+    )
+    .bind(ids.iter().map(|p| p.0).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await?;
+    found.iter().map(rows::product_from_row).collect()
+}
+
+/// Every reservation of an order in one statement: the rows locked in id order, each
+/// updated only where the stock suffices, with its ledger row; the first product that
+/// fell short, if one did.
+pub(super) async fn reserve_all(
+    conn: &mut PgConnection,
+    order: OrderId,
+    wanted: &[(crate::types::ProductId, i64)],
+    at: DateTime<Utc>,
+) -> Result<Option<crate::types::ProductId>> {
+    if wanted.iter().any(|(_, q)| *q < 0) {
+        return Err(crate::error::StoreError::Invalid(format!(
+            "cannot reserve a negative quantity for order {order}"
+        )));
+    }
+    let short: Option<i64> = sqlx::query_scalar(
+        "WITH want AS ( \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[]) AS w(id, qty) WHERE qty > 0 \
+         ), locked AS ( \
+             SELECT p.id FROM products p WHERE p.id IN (SELECT id FROM want) \
+             ORDER BY p.id FOR NO KEY UPDATE \
+         ), upd AS ( \
+             UPDATE products p SET reserved = p.reserved + w.qty FROM want w \
+             WHERE p.id = w.id AND p.id IN (SELECT id FROM locked) \
+               AND p.on_hand - p.reserved >= w.qty \
+             RETURNING p.id, w.qty \
+         ), ledger AS ( \
+             INSERT INTO inventory_movements \
+                 (product_id, order_id, kind, delta_on_hand, delta_reserved, created_at) \
+             SELECT id, $3, 'reserve', 0, qty, $4 FROM upd RETURNING product_id \
+         ) \
+         SELECT MIN(w.id) FROM want w WHERE w.id NOT IN (SELECT id FROM upd)",
+    )
+    .bind(wanted.iter().map(|(p, _)| p.0).collect::<Vec<_>>())
+    .bind(wanted.iter().map(|(_, q)| *q).collect::<Vec<_>>())
+    .bind(order.0)
+    .bind(at)
+    .fetch_one(conn)
+    .await?;
+    Ok(short.map(crate::types::ProductId))
+}

@@ -589,6 +589,29 @@ impl StoreTx for PostgresTx {
         .map(|_| ())
     }
 
+    async fn write_transition(
+        &mut self,
+        order: &Order,
+        row: &NewTransition<'_>,
+        messages: &[NewMessage<'_>],
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        super::bulk::write_transition(self.conn(), order, row, messages, at).await
+    }
+
+    async fn stock(&mut self, ids: &[ProductId]) -> Result<Vec<Product>> {
+        super::bulk::stock(self.conn(), ids).await
+    }
+
+    async fn reserve_all(
+        &mut self,
+        order: OrderId,
+        wanted: &[(ProductId, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<Option<ProductId>> {
+        super::bulk::reserve_all(self.conn(), order, wanted, at).await
+    }
+
     async fn lock_orders(&mut self, ids: &[OrderId]) -> Result<Vec<Order>> {
         super::bulk::lock_orders(self.conn(), ids).await
     }
