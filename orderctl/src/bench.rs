@@ -74,7 +74,7 @@ pub async fn run(ctx: &crate::Context, args: &BenchArgs) -> anyhow::Result<ExitC
         bail!("--clients, --orders and --rounds must be at least 1");
     }
     let store = crate::simulate::open_empty(ctx, args.reset).await?;
-    let products = catalog(store.as_ref()).await?;
+    catalog(store.as_ref()).await?;
     if let Some(orders) = args.bulk {
         return bulk(ctx, store, orders, args.batch).await;
     }
@@ -98,7 +98,7 @@ pub async fn run(ctx: &crate::Context, args: &BenchArgs) -> anyhow::Result<ExitC
                 continue;
             }
             let batches = orders(&engine, args, round).await?;
-            let tps = time(&engine, batches, through_engine, &products).await?;
+            let tps = time(&engine, batches, through_engine).await?;
             if through_engine {
                 engine_rounds.push(tps);
             } else {
@@ -142,17 +142,16 @@ pub async fn run(ctx: &crate::Context, args: &BenchArgs) -> anyhow::Result<ExitC
 }
 
 /// Four products with stock enough for every round.
-async fn catalog(store: &dyn Store) -> anyhow::Result<Vec<ProductId>> {
-    let mut ids = Vec::new();
+async fn catalog(store: &dyn Store) -> anyhow::Result<()> {
     for (sku, price) in [
         ("BENCH-A", 1_000),
         ("BENCH-B", 2_500),
         ("BENCH-C", 400),
         ("BENCH-D", 9_900),
     ] {
-        ids.push(store.add_product(sku, sku, price, 100_000_000).await?.id);
+        store.add_product(sku, sku, price, 100_000_000).await?;
     }
-    Ok(ids)
+    Ok(())
 }
 
 /// Fresh pending orders of two lines each, one batch per client.
@@ -188,14 +187,12 @@ async fn time(
     engine: &Engine,
     batches: Vec<Vec<OrderId>>,
     through_engine: bool,
-    products: &[ProductId],
 ) -> anyhow::Result<f64> {
     let total: usize = batches.iter().map(Vec::len).sum();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for batch in batches {
         let engine = engine.clone();
-        let products = products.to_vec();
         tasks.push(tokio::spawn(async move {
             for id in batch {
                 if through_engine {
@@ -203,7 +200,7 @@ async fn time(
                         .fire(id, Command::new(Event::Confirm, Actor::system()))
                         .await?;
                 } else {
-                    confirm_directly(engine.store(), id, &products).await?;
+                    confirm_directly(engine.store(), id).await?;
                 }
             }
             anyhow::Ok(())
@@ -217,11 +214,7 @@ async fn time(
 
 /// The store calls `fire` makes for `confirm` by the system, in the same order, with
 /// the same data, and nothing else.
-async fn confirm_directly(
-    store: &Arc<dyn Store>,
-    id: OrderId,
-    _products: &[ProductId],
-) -> anyhow::Result<()> {
+async fn confirm_directly(store: &Arc<dyn Store>, id: OrderId) -> anyhow::Result<()> {
     let now = Utc::now();
     let mut tx = store.begin().await?;
     let mut order = tx.lock_order(id).await?.context("the order exists")?;
@@ -237,19 +230,14 @@ async fn confirm_directly(
     wanted.sort();
     let ids: Vec<ProductId> = wanted.iter().map(|(p, _)| *p).collect();
     // The guard reads the stock; the action reserves it.
-    tx.lock_products(&ids).await?;
-    for (product, qty) in &wanted {
-        if !tx.reserve(id, *product, *qty, now).await? {
-            bail!("out of stock");
-        }
+    tx.stock(&ids).await?;
+    if tx.reserve_all(id, &wanted, now).await?.is_some() {
+        bail!("out of stock");
     }
     let from = order.state;
     order.state = State::Confirmed;
-    if !tx.update_order(&order, now).await? {
-        bail!("order {id} changed concurrently");
-    }
     let metadata = serde_json::Value::Null;
-    tx.append_transition(&NewTransition {
+    let row = NewTransition {
         order: id,
         seq,
         event: Event::Confirm,
@@ -264,22 +252,23 @@ async fn confirm_directly(
         idempotency_key: None,
         metadata: &metadata,
         at: now,
-    })
-    .await?;
+    };
     let kind = Notification::OrderConfirmed.as_str();
     let payload = serde_json::json!({
         "order": id, "number": order.number, "event": Event::Confirm,
         "from": from, "to": State::Confirmed, "seq": seq,
     });
     let dedupe_key = format!("order:{id}:{seq}:{kind}");
-    tx.enqueue(&NewMessage {
+    let message = NewMessage {
         aggregate: id,
         kind,
         payload: &payload,
         dedupe_key: &dedupe_key,
         at: now,
-    })
-    .await?;
+    };
+    if !tx.write_transition(&order, &row, &[message], now).await? {
+        bail!("order {id} changed concurrently");
+    }
     tx.commit().await?;
     Ok(())
 }

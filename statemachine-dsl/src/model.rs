@@ -261,7 +261,8 @@ impl Model {
     }
 }
 
-fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+/// The names in order of first appearance, each once.
+pub(crate) fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
     for name in names {
         if !out.contains(&name) {

@@ -15,13 +15,21 @@ use crate::types::{Command, OrderId, Outcome};
 
 type Results = Vec<(OrderId, Result<Outcome, FireError>)>;
 
+/// An order whose steps passed: its undo actions and where it stood, in case the batch
+/// fails later.
+type Passed = (
+    Vec<(crate::order::Action, Vec<super::Effect>)>,
+    crate::types::Order,
+    i64,
+);
+
 impl Engine {
     /// Fires `command` at `ids` (sorted, distinct) in one transaction; every order gets
     /// the result `fire` would have given it. Refusals and failures are recorded as
     /// attempts and their external effects undone, as `fire` does.
     pub(crate) async fn fire_batch(&self, ids: &[OrderId], command: &Command) -> Results {
         let mut failures: Vec<(OrderId, Failure)> = Vec::new();
-        let mut passed: Vec<Failure> = Vec::new();
+        let mut passed: Vec<Passed> = Vec::new();
         let mut results = match self
             .run_batch(ids, command, &mut failures, &mut passed)
             .await
@@ -31,28 +39,21 @@ impl Engine {
                 // The batch as a whole failed (a batched read or write, the commit):
                 // nothing of it stays, so the orders that had passed fail too, and what
                 // their actions did outside the database is undone.
-                for mut failure in passed {
-                    let id = failure.order.as_ref().map_or(OrderId(0), |o| o.id);
-                    failure.error = FireError::Store {
-                        step: error.step(),
-                        source: crate::error::StoreError::Invalid(format!(
-                            "the batch failed: {error}"
-                        )),
+                for (undo, order, seq) in passed {
+                    let failure = Failure {
+                        error: batch_failed(&error),
+                        undo,
+                        order: Some(order.clone()),
+                        seq,
                     };
-                    failures.push((id, failure));
+                    failures.push((order.id, failure));
                 }
                 let untouched = ids
                     .iter()
                     .filter(|id| !failures.iter().any(|(f, _)| f == *id));
                 let untouched: Vec<OrderId> = untouched.copied().collect();
                 for id in untouched {
-                    let error = FireError::Store {
-                        step: error.step(),
-                        source: crate::error::StoreError::Invalid(format!(
-                            "the batch failed: {error}"
-                        )),
-                    };
-                    failures.push((id, Failure::from(error)));
+                    failures.push((id, Failure::from(batch_failed(&error))));
                 }
                 Vec::new()
             }
@@ -70,7 +71,7 @@ impl Engine {
         ids: &[OrderId],
         command: &Command,
         failures: &mut Vec<(OrderId, Failure)>,
-        passed: &mut Vec<Failure>,
+        passed: &mut Vec<Passed>,
     ) -> Result<Results, FireError> {
         let now = self.clock.now();
         let staff_role = self.staff_role(command).await?;
@@ -135,14 +136,7 @@ impl Engine {
             match outcome {
                 Ok(spec) => {
                     planned.push(plan(&order, command, spec, seq));
-                    // Kept in case the batch fails later: the error is set then.
-                    let error = FireError::OrderNotFound(id);
-                    passed.push(Failure {
-                        error,
-                        undo,
-                        order: Some(order),
-                        seq,
-                    });
+                    passed.push((undo, order, seq));
                     tx.release_savepoint()
                         .await
                         .map_err(FireError::store(Stage::Actions))?;
@@ -188,5 +182,13 @@ impl Engine {
             .into_iter()
             .map(|p| (p.outcome.order, Ok(p.outcome)))
             .collect())
+    }
+}
+
+/// An order's error when its batch failed as a whole.
+fn batch_failed(error: &FireError) -> FireError {
+    FireError::Store {
+        step: error.step(),
+        source: crate::error::StoreError::Invalid(format!("the batch failed: {error}")),
     }
 }

@@ -334,9 +334,7 @@ impl Engine {
         tx.update_refund_state(&last.idempotency_key, "reversed")
             .await?;
         // The money is the shop's again: the rollup says so.
-        let payments = tx.payments(id).await?;
-        let refunds = tx.refunds(id).await?;
-        order.payment_status = rollup::payment_status(&payments, &refunds);
+        order.payment_status = rollup::current_payment_status(tx.as_mut(), id).await?;
         self.close(tx, &order).await
     }
 
@@ -418,9 +416,7 @@ impl Engine {
             .ok_or(OperationError::OrderNotFound(id))?;
         let now = self.clock.now();
         tx.update_payment(&payment, now).await?;
-        let payments = tx.payments(id).await?;
-        let refunds = tx.refunds(id).await?;
-        order.payment_status = rollup::payment_status(&payments, &refunds);
+        order.payment_status = rollup::current_payment_status(tx.as_mut(), id).await?;
         self.close(tx, &order).await?;
         Ok(PaymentAttempt {
             payment,

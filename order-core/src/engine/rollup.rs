@@ -1,7 +1,11 @@
 //! The order's rollups: where its money and its goods stand, derived from payments,
 //! refunds, lines and shipments. Partial states live here, never as extra order states.
 
-use crate::types::{FulfillmentStatus, OrderItem, Payment, PaymentStatus, Refund, Shipment};
+use crate::error::StoreError;
+use crate::store::StoreTx;
+use crate::types::{
+    FulfillmentStatus, OrderId, OrderItem, Payment, PaymentStatus, Refund, Shipment,
+};
 
 /// Money captured and refunded, summed over the order's payments and refunds.
 pub(crate) fn captured(payments: &[Payment]) -> i64 {
@@ -43,6 +47,16 @@ pub(crate) fn payment_status(payments: &[Payment], refunds: &[Refund]) -> Paymen
         Some("refunded") if refunds.is_empty() => PaymentStatus::Refunded,
         _ => PaymentStatus::None,
     }
+}
+
+/// The order's payment status as its payment and refund rows say now.
+pub(crate) async fn current_payment_status(
+    tx: &mut dyn StoreTx,
+    order: OrderId,
+) -> Result<PaymentStatus, StoreError> {
+    let payments = tx.payments(order).await?;
+    let refunds = tx.refunds(order).await?;
+    Ok(payment_status(&payments, &refunds))
 }
 
 pub(crate) fn fulfillment_status(items: &[OrderItem], shipments: &[Shipment]) -> FulfillmentStatus {

@@ -71,9 +71,7 @@ impl Step<'_> {
 
     /// Rewrites the order's payment rollup from its payment and refund rows.
     async fn refresh_payment_status(&mut self) -> Result<(), StoreError> {
-        let payments = self.tx.payments(self.order.id).await?;
-        let refunds = self.tx.refunds(self.order.id).await?;
-        self.order.payment_status = rollup::payment_status(&payments, &refunds);
+        self.order.payment_status = rollup::current_payment_status(self.tx, self.order.id).await?;
         Ok(())
     }
 }

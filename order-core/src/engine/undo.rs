@@ -147,9 +147,8 @@ impl Engine {
             let now = self.clock.now();
             tx.update_payment(&row, now).await?;
             if let Some(mut locked) = tx.lock_order(order).await? {
-                let payments = tx.payments(order).await?;
-                let refunds = tx.refunds(order).await?;
-                locked.payment_status = super::rollup::payment_status(&payments, &refunds);
+                locked.payment_status =
+                    super::rollup::current_payment_status(tx.as_mut(), order).await?;
                 tx.update_order(&locked, now).await?;
             }
             tx.commit().await

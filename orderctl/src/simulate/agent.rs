@@ -73,19 +73,9 @@ impl Agent {
         SmallRng::seed_from_u64(self.seed ^ (u64::from(self.steps) << 40))
     }
 
-    /// Takes the order's next step at `now` on the simulated clock.
-    pub async fn step(&mut self, engine: &Engine, now: DateTime<Utc>) -> StepReport {
+    /// Takes the order's next step at `now`, the order being in `state`.
+    pub async fn step(&mut self, engine: &Engine, now: DateTime<Utc>, state: State) -> StepReport {
         let mut report = StepReport::default();
-        let state = match engine.store().order(self.id).await {
-            Ok(Some(order)) => order.state,
-            other => {
-                report
-                    .unexpected
-                    .push(format!("order {} unreadable: {other:?}", self.id));
-                self.done = true;
-                return report;
-            }
-        };
         let mut rng = self.rng();
         self.steps += 1;
         // Most steps take a few hours of simulated time; people are not instant.

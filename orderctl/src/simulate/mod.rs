@@ -91,21 +91,8 @@ pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<Ex
         }
     }
     let store = prepare(ctx, args.reset).await?;
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let payments = Arc::new(Simulator::new(SimulatorConfig {
-        decline_rate: args.decline_rate,
-        timeout_rate: args.timeout_rate / 2.0,
-        timeout_after_success_rate: args.timeout_rate / 2.0,
-        review_rate: 0.02,
-        seed: args.seed,
-        keyed: true,
-        ..SimulatorConfig::default()
-    }));
-    let engine = Engine::new(store.clone())
-        .with_clock(clock.clone())
-        .with_payments(payments);
     let started = Instant::now();
-    let mut world = World::new(engine, clock, args);
+    let mut world = World::new(store.clone(), args);
     world.run().await?;
     world.clean_up().await?;
     let elapsed = started.elapsed();
@@ -192,7 +179,22 @@ struct World {
 }
 
 impl World {
-    fn new(engine: Engine, clock: Arc<ManualClock>, args: &SimulateArgs) -> World {
+    /// The shop's engine on `store`: a clock at the simulation's start, and a payment
+    /// simulator with the run's rates that draws per idempotency key.
+    fn new(store: Arc<dyn Store>, args: &SimulateArgs) -> World {
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let payments = Arc::new(Simulator::new(SimulatorConfig {
+            decline_rate: args.decline_rate,
+            timeout_rate: args.timeout_rate / 2.0,
+            timeout_after_success_rate: args.timeout_rate / 2.0,
+            review_rate: 0.02,
+            seed: args.seed,
+            keyed: true,
+            ..SimulatorConfig::default()
+        }));
+        let engine = Engine::new(store)
+            .with_clock(clock.clone())
+            .with_payments(payments);
         let progress = ProgressBar::new(args.orders as u64);
         progress.set_style(
             ProgressStyle::with_template(
@@ -290,46 +292,46 @@ impl World {
         let due: Vec<usize> = (0..self.agents.len())
             .filter(|&i| !self.agents[i].done && self.agents[i].due <= now)
             .collect();
+        // The state is read once here; a step changes only its own order, so it is
+        // still the order's state when the step runs.
         let mut alone = Vec::new();
         let mut together = Vec::new();
         for i in due {
-            let state = self
-                .engine
-                .store()
-                .order(self.agents[i].id)
-                .await?
-                .map(|o| o.state);
-            if state.is_some_and(competes_for_stock) {
-                alone.push(i);
-            } else {
-                together.push(i);
+            let agent = &mut self.agents[i];
+            match self.engine.store().order(agent.id).await? {
+                Some(order) if competes_for_stock(order.state) => alone.push((i, order.state)),
+                Some(order) => together.push((i, order.state)),
+                None => {
+                    self.tally
+                        .unexpected
+                        .push(format!("order {} is gone", agent.id));
+                    agent.done = true;
+                }
             }
         }
-        for i in alone {
-            let report = self.agents[i].step(&self.engine, now).await;
+        for (i, state) in alone {
+            let report = self.agents[i].step(&self.engine, now, state).await;
             self.tally.add(report);
         }
-        let mut groups: Vec<Vec<Agent>> = vec![Vec::new(); self.workers];
-        for (n, &i) in together.iter().enumerate() {
-            groups[n % self.workers].push(self.agents[i].clone());
+        let mut groups: Vec<Vec<(usize, State, Agent)>> = vec![Vec::new(); self.workers];
+        for (n, &(i, state)) in together.iter().enumerate() {
+            groups[n % self.workers].push((i, state, self.agents[i].clone()));
         }
         let mut tasks = Vec::new();
         for mut group in groups {
             let engine = self.engine.clone();
             tasks.push(tokio::spawn(async move {
                 let mut reports = Vec::new();
-                for agent in &mut group {
-                    reports.push(agent.step(&engine, now).await);
+                for (_, state, agent) in &mut group {
+                    reports.push(agent.step(&engine, now, *state).await);
                 }
                 (group, reports)
             }));
         }
         for task in tasks {
             let (group, reports) = task.await.context("a worker panicked")?;
-            for agent in group {
-                if let Some(slot) = self.agents.iter_mut().find(|a| a.id == agent.id) {
-                    *slot = agent;
-                }
+            for (i, _, agent) in group {
+                self.agents[i] = agent;
             }
             reports.into_iter().for_each(|r| self.tally.add(r));
         }
@@ -397,20 +399,7 @@ mod tests {
             reset: false,
         };
         let store = prepare(&ctx, false).await.expect("a fresh database");
-        let clock = Arc::new(ManualClock::new(start_time()));
-        let payments = Arc::new(Simulator::new(SimulatorConfig {
-            decline_rate: args.decline_rate,
-            timeout_rate: args.timeout_rate / 2.0,
-            timeout_after_success_rate: args.timeout_rate / 2.0,
-            review_rate: 0.02,
-            seed: args.seed,
-            keyed: true,
-            ..SimulatorConfig::default()
-        }));
-        let engine = Engine::new(store.clone())
-            .with_clock(clock.clone())
-            .with_payments(payments);
-        let mut world = World::new(engine, clock, &args);
+        let mut world = World::new(store.clone(), &args);
         world
             .progress
             .set_draw_target(indicatif::ProgressDrawTarget::hidden());

@@ -3,8 +3,8 @@
 use proc_macro2::{Ident, Span};
 
 use crate::ast::{self, Clause, Item};
-use crate::model::{ActorKind, Model};
-use crate::validate::camel_case;
+use crate::model::{ActorKind, Model, unique};
+use crate::validate::{RESERVED, camel_case};
 
 /// Every name of a machine per kind, each once, in order of first appearance.
 #[derive(Clone, Debug, Default)]
@@ -119,19 +119,6 @@ fn is_name(name: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
-
-fn unique<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for name in names {
-        if !out.contains(&name) {
-            out.push(name);
-        }
-    }
-    out
-}
-
-/// Names that no identifier can carry, not even a raw one; validation rejects them.
-const RESERVED: &[&str] = &["self", "super", "crate"];
 
 /// Keywords of every edition: a method with one of these names is written `r#name`.
 const KEYWORDS: &[&str] = &[

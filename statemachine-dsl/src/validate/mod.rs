@@ -17,7 +17,7 @@ use crate::ast::{self, Clause, Ident, Item};
 use crate::diagnostic::{self, Code, Diagnostic, Label};
 use crate::model::{self, Model};
 
-pub(crate) use names::camel_case;
+pub(crate) use names::{RESERVED, camel_case};
 
 /// The outcome of checking a file: the model when there is no error, and every
 /// diagnostic (errors and warnings) in source order.

@@ -339,7 +339,7 @@ pub(crate) fn camel_case(name: &str) -> String {
 }
 
 /// Names that cannot be Rust identifiers, not even raw ones.
-const RESERVED: &[&str] = &["self", "super", "crate"];
+pub(crate) const RESERVED: &[&str] = &["self", "super", "crate"];
 
 fn rust_names<'a>(machine: &'a ast::MachineDecl, report: &mut Report) {
     let mut kinds: Vec<(&str, Vec<&'a Ident>)> = vec![
