@@ -120,6 +120,7 @@ impl Engine {
                 engine: self,
                 order,
                 items: lines.remove(&id).unwrap_or_default(),
+                stock: None,
                 command,
                 seq,
                 now,

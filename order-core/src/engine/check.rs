@@ -25,13 +25,14 @@ impl Engine {
             .map_err(FireError::store(Stage::Lock))?
             .ok_or(FireError::OrderNotFound(id))?;
         let listed = listed(&order, command, staff_role)?;
-        let (items, seq) = lines_and_seq(tx.as_mut(), id).await?;
-        let from = order.state;
+        let reads = lines_and_seq(tx.as_mut(), id).await?;
+        let (from, seq) = (order.state, reads.last_seq + 1);
         let mut step = Step {
             tx: tx.as_mut(),
             engine: self,
             order,
-            items,
+            items: reads.items,
+            stock: reads.stock,
             command,
             seq,
             now,

@@ -87,12 +87,14 @@ impl Engine {
         // 3 and 4: the declarations of (state, event) that list the actor, who must
         // own the order or hold the role.
         let listed = listed(&order, command, staff_role)?;
-        let (items, seq) = lines_and_seq(tx.as_mut(), id).await?;
+        let reads = lines_and_seq(tx.as_mut(), id).await?;
+        let seq = reads.last_seq + 1;
         let mut step = Step {
             tx: tx.as_mut(),
             engine: self,
             order,
-            items,
+            items: reads.items,
+            stock: reads.stock,
             command,
             seq,
             now,
@@ -227,17 +229,15 @@ pub(super) fn listed(
     Ok(listed)
 }
 
-/// The order's lines, and the audit sequence number its transition will get.
+/// What a transition reads under the order's lock: its lines, the audit sequence
+/// number it will get, and maybe its products' stock.
 pub(super) async fn lines_and_seq(
     tx: &mut dyn StoreTx,
     id: OrderId,
-) -> Result<(Vec<crate::types::OrderItem>, i64), FireError> {
-    let items = tx.items(id).await.map_err(FireError::store(Stage::Lock))?;
-    let last = tx
-        .last_seq(id)
+) -> Result<crate::store::TransitionReads, FireError> {
+    tx.transition_reads(id)
         .await
-        .map_err(FireError::store(Stage::Lock))?;
-    Ok((items, last + 1))
+        .map_err(FireError::store(Stage::Lock))
 }
 
 fn not_allowed(order: &Order, command: &Command, candidates: &[Spec]) -> FireError {

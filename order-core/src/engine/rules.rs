@@ -11,7 +11,7 @@ use crate::error::{FireError, StoreError};
 use crate::order::{Actions, Guards, State};
 use crate::payment::PaymentError;
 use crate::store::{Movement, StoreTx};
-use crate::types::{Command, Order, OrderItem, PaymentId, ProductId, Refund};
+use crate::types::{Command, Order, OrderItem, PaymentId, Product, ProductId, Refund};
 
 /// An external effect that completed and can be undone if the transition fails later.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub struct Step<'a> {
     pub(crate) engine: &'a Engine,
     pub order: Order,
     pub items: Vec<OrderItem>,
+    /// The lines' products as read with the lines, unlocked, when the store read them
+    /// in the same round trip; the stock guard reads them itself otherwise.
+    pub stock: Option<Vec<Product>>,
     pub command: &'a Command,
     /// The audit sequence number this transition will get; idempotency keys of
     /// processor calls derive from it.
@@ -113,11 +116,14 @@ impl<'a> Guards for Rules<'a> {
     async fn inventory_available(&self, ctx: &mut Step<'a>) -> Result<bool, FireError> {
         let wanted = ctx.quantities();
         let ids: Vec<ProductId> = wanted.keys().copied().collect();
-        let products = ctx
-            .tx
-            .stock(&ids)
-            .await
-            .map_err(guard_error("inventory_available"))?;
+        let products = match ctx.stock.take() {
+            Some(read) => read,
+            None => ctx
+                .tx
+                .stock(&ids)
+                .await
+                .map_err(guard_error("inventory_available"))?,
+        };
         Ok(!wanted.is_empty()
             && wanted.iter().all(|(id, qty)| {
                 products

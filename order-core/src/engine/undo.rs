@@ -75,6 +75,7 @@ impl Engine {
                 engine: self,
                 order,
                 items,
+                stock: None,
                 command,
                 seq,
                 now: self.clock.now(),

@@ -25,6 +25,19 @@ use crate::verify::Finding;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// What [`StoreTx::transition_reads`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransitionReads {
+    /// The order's lines, in line order.
+    pub items: Vec<OrderItem>,
+    /// The highest audit sequence number of the order, 0 when it has none.
+    pub last_seq: i64,
+    /// The lines' products read without a lock, as [`StoreTx::stock`] reads them, when
+    /// the adapter reads them in the same round trip; `None` when it does not.
+    pub stock: Option<Vec<Product>>,
+}
+
 /// A database holding orders: setup, reads outside transitions, and write
 /// transactions for the engine.
 #[async_trait]
@@ -193,6 +206,16 @@ pub trait StoreTx: Send {
     async fn update_order(&mut self, order: &Order, at: DateTime<Utc>) -> Result<bool>;
     /// The highest audit sequence number of the order, 0 when it has none.
     async fn last_seq(&mut self, id: OrderId) -> Result<i64>;
+    /// What a transition reads once it holds the order's lock, in as few round trips as
+    /// the adapter can. Call it after `lock_order`: on PostgreSQL a statement that
+    /// waited for the lock still reads the snapshot it started with.
+    async fn transition_reads(&mut self, id: OrderId) -> Result<TransitionReads> {
+        Ok(TransitionReads {
+            items: self.items(id).await?,
+            last_seq: self.last_seq(id).await?,
+            stock: None,
+        })
+    }
     async fn append_transition(&mut self, row: &NewTransition<'_>) -> Result<()>;
     async fn enqueue(&mut self, message: &NewMessage<'_>) -> Result<()>;
     /// When the order last entered `state` (from its audit trail).

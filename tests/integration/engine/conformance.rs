@@ -69,6 +69,7 @@ macro_rules! conformance {
             create_order_prices_numbers_and_totals,
             a_dropped_or_rolled_back_transaction_leaves_nothing,
             commit_persists_and_update_order_compares_and_sets,
+            transition_reads_agree_with_the_calls_they_replace,
             reserve_is_conditional_and_never_oversells,
             move_stock_applies_each_kind_with_its_ledger_row,
             lock_products_returns_them_in_id_order,

@@ -252,6 +252,54 @@ pub(super) async fn write_transition(
     Ok(written == 1)
 }
 
+/// A transition's reads in one round trip: the order's lines with their products
+/// (unlocked) and its last sequence number. The one-row `(SELECT 1)` side keeps the
+/// sequence number when the order has no lines.
+pub(super) async fn transition_reads(
+    conn: &mut PgConnection,
+    id: OrderId,
+) -> Result<crate::store::TransitionReads> {
+    let found = sqlx::query(
+        "SELECT i.id, i.order_id, i.line_no, i.product_id, p.sku, i.quantity, \
+             i.unit_price_cents, i.qty_shipped, i.qty_returned, \
+             p.name, p.price_cents, p.on_hand, p.reserved, \
+             (SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = $1) \
+                 AS last_seq \
+         FROM (SELECT 1) AS one \
+         LEFT JOIN (order_items i JOIN products p ON p.id = i.product_id) \
+             ON i.order_id = $1 \
+         ORDER BY i.line_no",
+    )
+    .bind(id.0)
+    .fetch_all(conn)
+    .await?;
+    let mut reads = crate::store::TransitionReads {
+        items: Vec::with_capacity(found.len()),
+        last_seq: 0,
+        stock: Some(Vec::new()),
+    };
+    for row in &found {
+        reads.last_seq = row.try_get("last_seq")?;
+        if row.try_get::<Option<i64>, _>("id")?.is_none() {
+            continue;
+        }
+        let item = rows::item_from_row(row)?;
+        let stock = reads.stock.get_or_insert_with(Vec::new);
+        if !stock.iter().any(|p| p.id == item.product) {
+            stock.push(crate::types::Product {
+                id: item.product,
+                sku: item.sku.clone(),
+                name: row.try_get("name")?,
+                price_cents: row.try_get("price_cents")?,
+                on_hand: row.try_get("on_hand")?,
+                reserved: row.try_get("reserved")?,
+            });
+        }
+        reads.items.push(item);
+    }
+    Ok(reads)
+}
+
 /// The products without a lock.
 pub(super) async fn stock(
     conn: &mut PgConnection,

@@ -196,21 +196,22 @@ where
          WHERE {filter} ORDER BY i.order_id, i.line_no"
     );
     let rows = sqlx::query(&sql).bind(value).fetch_all(conn).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OrderItem {
-                id: ItemId(row.try_get("id")?),
-                order: OrderId(row.try_get("order_id")?),
-                line_no: row.try_get("line_no")?,
-                product: ProductId(row.try_get("product_id")?),
-                sku: row.try_get("sku")?,
-                quantity: row.try_get("quantity")?,
-                unit_price_cents: row.try_get("unit_price_cents")?,
-                qty_shipped: row.try_get("qty_shipped")?,
-                qty_returned: row.try_get("qty_returned")?,
-            })
-        })
-        .collect()
+    rows.iter().map(item_from_row).collect()
+}
+
+/// A line from a row with the columns of `items_where`.
+pub(super) fn item_from_row(row: &PgRow) -> Result<OrderItem> {
+    Ok(OrderItem {
+        id: ItemId(row.try_get("id")?),
+        order: OrderId(row.try_get("order_id")?),
+        line_no: row.try_get("line_no")?,
+        product: ProductId(row.try_get("product_id")?),
+        sku: row.try_get("sku")?,
+        quantity: row.try_get("quantity")?,
+        unit_price_cents: row.try_get("unit_price_cents")?,
+        qty_shipped: row.try_get("qty_shipped")?,
+        qty_returned: row.try_get("qty_returned")?,
+    })
 }
 
 pub(super) const PAYMENT_COLUMNS: &str = "id, order_id, attempt_no, state, amount_cents, \

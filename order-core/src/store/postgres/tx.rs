@@ -620,6 +620,10 @@ impl StoreTx for PostgresTx {
         super::bulk::items_of(self.conn(), ids).await
     }
 
+    async fn transition_reads(&mut self, id: OrderId) -> Result<crate::store::TransitionReads> {
+        super::bulk::transition_reads(self.conn(), id).await
+    }
+
     async fn last_seqs(&mut self, ids: &[OrderId]) -> Result<Vec<(OrderId, i64)>> {
         super::bulk::last_seqs(self.conn(), ids).await
     }

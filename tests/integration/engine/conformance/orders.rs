@@ -174,3 +174,38 @@ pub(super) async fn commit_persists_and_update_order_compares_and_sets(
     assert_eq!(ok!(store.order(order.id)), Some(stored));
     assert_verified(&*store).await;
 }
+
+/// `transition_reads` agrees with the calls it stands for, whether or not the adapter
+/// reads the stock with the lines.
+pub(super) async fn transition_reads_agree_with_the_calls_they_replace(
+    store: Arc<dyn Store>,
+    _raw: RawSql,
+) {
+    catalog(&*store).await;
+    let id = new_order(&*store, "ann@example.com", &[("B", 1), ("A", 2), ("B", 3)])
+        .await
+        .id;
+    let mut tx = ok!(store.begin());
+    ok!(tx.lock_order(id)).expect("the order exists");
+    ok!(tx.append_transition(&row(id, 1, Confirm, Pending, Confirmed)));
+    let reads = ok!(tx.transition_reads(id));
+    assert_eq!(reads.items, ok!(tx.items(id)));
+    assert_eq!(reads.items.len(), 3);
+    assert_eq!(reads.last_seq, 1);
+    if let Some(stock) = &reads.stock {
+        let mut ids: Vec<_> = reads.items.iter().map(|i| i.product).collect();
+        ids.sort();
+        ids.dedup();
+        let mut read = stock.clone();
+        read.sort_by_key(|p| p.id);
+        assert_eq!(read, ok!(tx.stock(&ids)));
+    }
+    ok!(tx.rollback());
+
+    // No lines (here, no order) still gives a row to read the sequence number from.
+    let mut tx = ok!(store.begin());
+    let reads = ok!(tx.transition_reads(OrderId(id.0 + 1_000)));
+    assert_eq!((reads.items.len(), reads.last_seq), (0, 0));
+    assert_eq!(reads.stock.map(|s| s.len()).unwrap_or(0), 0);
+    ok!(tx.rollback());
+}
