@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod bulk;
+pub mod carrier;
 pub mod clock;
 pub mod engine;
 pub mod error;
