@@ -19,16 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use simulator::{CarrierCall, CarrierSimulator, CarrierSimulatorConfig};
 
-/// The shipment machine of `machines/shipment.fsm`. The simulator reads its pickup
-/// calendar, so that parcels are picked up when the machine accepts a pickup, and the
-/// tests check every simulated journey against its table; compiling the file rather
-/// than copying it keeps the simulator in step when the machine changes.
-mod shipment {
-    // Only the table and the calendars are read here; the traits and most names are
-    // for whoever runs the machine.
-    #![allow(dead_code)]
-    statemachine::machine!("../machines/shipment.fsm");
-}
+use crate::shipment;
 
 /// Why the carrier did not do what was asked.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -89,14 +89,14 @@ impl std::fmt::Display for Step {
     }
 }
 
-fn next_opening(at: &Option<DateTime<Utc>>) -> String {
+pub(crate) fn next_opening(at: &Option<DateTime<Utc>>) -> String {
     match at {
         Some(at) => format!("it next opens at {}", at.format("%Y-%m-%d %H:%M UTC")),
         None => "it never opens".to_owned(),
     }
 }
 
-fn list<T: std::fmt::Display>(items: &[T]) -> String {
+pub(crate) fn list<T: std::fmt::Display>(items: &[T]) -> String {
     if items.is_empty() {
         "none".to_owned()
     } else {
@@ -255,4 +255,55 @@ pub enum OperationError {
     Payment(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<crate::engine::machine::Refusal<crate::order::Machine>> for FireError {
+    fn from(refusal: crate::engine::machine::Refusal<crate::order::Machine>) -> FireError {
+        use crate::engine::machine::Refusal;
+        match refusal {
+            Refusal::InvalidTransition {
+                state,
+                event,
+                actor,
+                available,
+            } => FireError::InvalidTransition {
+                state,
+                event,
+                actor,
+                available,
+            },
+            Refusal::ActorNotAllowed {
+                state,
+                event,
+                actor,
+                allowed,
+            } => FireError::ActorNotAllowed {
+                state,
+                event,
+                actor,
+                allowed,
+            },
+            Refusal::ReasonRequired { event, actor } => FireError::ReasonRequired { event, actor },
+            Refusal::OutsideWindow {
+                event,
+                calendar,
+                next_open,
+            } => FireError::OutsideWindow {
+                event,
+                calendar,
+                next_open,
+            },
+            Refusal::GuardFailed {
+                event,
+                guard,
+                value,
+                expression,
+            } => FireError::GuardFailed {
+                event,
+                guard,
+                value,
+                expression,
+            },
+        }
+    }
 }

@@ -23,6 +23,12 @@ pub mod order {
     statemachine::machine!("../machines/order.fsm");
 }
 
+/// One shipment's carrier lifecycle, `machines/shipment.fsm`: each parcel runs it
+/// through the engine beside its order, with its own audit trail.
+pub mod shipment {
+    statemachine::machine!("../machines/shipment.fsm");
+}
+
 pub use engine::{Engine, EngineConfig};
 pub use error::{FireError, OperationError, Step, StoreError};
 pub use query::OrderQuery;

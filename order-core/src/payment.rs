@@ -1,10 +1,13 @@
 //! The payment processor seen from the shop: authorize, capture, void and refund, each
 //! with an idempotency key, and a faithful simulator of one.
 
+mod journal;
 mod simulator;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
+pub use journal::{JournalError, JournaledSimulator};
 pub use simulator::{Call, Simulator, SimulatorConfig};
 
 /// Why the processor did not do what was asked.
@@ -70,4 +73,52 @@ pub struct Balance {
     pub captured_cents: i64,
     pub refunded_cents: i64,
     pub voided: bool,
+}
+
+/// What a processor webhook reports about a payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProcessorEventKind {
+    /// Confirmations of the shop's own requests.
+    Authorized,
+    Captured,
+    Voided,
+    Refunded,
+    /// The processor's own doing: an authorization nobody captured in time lapsed.
+    AuthorizationExpired,
+    /// The card holder's bank took captured money back.
+    Chargeback,
+    /// A refund the processor could not pay out: the money is the shop's again.
+    RefundReversed,
+}
+
+impl ProcessorEventKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProcessorEventKind::Authorized => "authorized",
+            ProcessorEventKind::Captured => "captured",
+            ProcessorEventKind::Voided => "voided",
+            ProcessorEventKind::Refunded => "refunded",
+            ProcessorEventKind::AuthorizationExpired => "authorization_expired",
+            ProcessorEventKind::Chargeback => "chargeback",
+            ProcessorEventKind::RefundReversed => "refund_reversed",
+        }
+    }
+}
+
+/// A processor webhook: a stable id to deduplicate on (the same for every delivery of
+/// one event), the payment's reference, and the processor's per-payment counter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessorEvent {
+    pub external_id: String,
+    /// The payment's reference, as `authorize` returned it.
+    pub reference: String,
+    pub kind: ProcessorEventKind,
+    pub amount_cents: i64,
+    /// For `refunded` and `refund_reversed`: the refund's reference.
+    #[serde(default)]
+    pub refund_reference: Option<String>,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub sequence: u32,
 }

@@ -413,3 +413,36 @@ pub struct OutboxMessage {
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
 }
+
+/// One audit row of a payment's or a shipment's own machine, as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntityTransition {
+    /// The machine as declared: `Payment` or `Shipment`.
+    pub machine: String,
+    pub entity: i64,
+    pub order: OrderId,
+    pub seq: i64,
+    pub event: String,
+    pub from: String,
+    pub to: String,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub reason: Option<String>,
+    pub is_override: bool,
+    pub machine_hash: String,
+    pub external_id: Option<String>,
+    pub metadata: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// A webhook from the payment processor or a carrier, kept once per external id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxMessage {
+    pub source: String,
+    pub external_id: String,
+    pub payload: serde_json::Value,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: Option<DateTime<Utc>>,
+    /// What processing made of it: `applied`, `duplicate`, `ignored: ...`.
+    pub outcome: Option<String>,
+}

@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Finding {
-    /// Which invariant: `state_matches_audit`, `audit_sequence`, `stock_matches_ledger`,
-    /// `reserved_within_on_hand`, `reservations_match_orders`.
+    /// Which invariant: `state_matches_audit`, `audit_sequence`, `shipment_matches_trail`
+    /// (a shipment's state is where its own audit trail ends, when it has one),
+    /// `entity_trail_sequence` (a payment's or shipment's trail is numbered 1..=n),
+    /// `stock_matches_ledger`, `reserved_within_on_hand`, `order_reservation_negative`,
+    /// `reservations_match_orders`.
     pub check: String,
     /// What is wrong, naming the rows.
     pub detail: String,

@@ -9,8 +9,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use order_core::order::{ActorKind, Event, Machine, Reason, State};
-use order_core::{Actor, ItemId, OrderId, ShipmentId};
-use statemachine::{ActorClass, Machine as _};
+use order_core::{Actor, ItemId, OrderId, ShipmentId, shipment};
+use statemachine::{ActorClass, Machine as _, Name as _};
 
 /// An argument that does not say what the command needs: exit code 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,11 +75,13 @@ fn list<'a>(text: &'a str, flag: &str) -> Result<Vec<&'a str>> {
     Ok(parts)
 }
 
-/// What `--as` accepts, from the machine's actors: `customer:EMAIL, support:NAME, ...`.
-pub fn actor_forms() -> String {
-    ActorKind::ALL
+/// What `--as` accepts for machine `M`, from its actors: an owner says `kind:EMAIL`, a
+/// member of staff `kind:NAME`, a service its bare kind (`customer:EMAIL, support:NAME,
+/// ..., system, carrier` for the order machine).
+fn actor_forms<M: statemachine::Machine>() -> String {
+    M::ActorKind::ALL
         .iter()
-        .map(|&kind| match Machine::actor_class(kind) {
+        .map(|&kind| match M::actor_class(kind) {
             ActorClass::Owner => format!("{kind}:EMAIL"),
             ActorClass::Staff => format!("{kind}:NAME"),
             _ => kind.to_string(),
@@ -91,28 +93,35 @@ pub fn actor_forms() -> String {
 /// `customer:EMAIL`, `support:NAME`, `admin:NAME`, `system`, `carrier`: an owner or a
 /// member of staff says who they are; a service does not.
 pub fn actor(text: &str) -> Result<Actor> {
+    let (kind, id) = actor_of::<Machine>(text)?;
+    Ok(Actor { kind, id })
+}
+
+/// An actor of `shipment.fsm`: `carrier`, `system`, `support:NAME`, `admin:NAME`.
+pub fn shipment_actor(text: &str) -> Result<(shipment::ActorKind, Option<String>)> {
+    actor_of::<shipment::Machine>(text)
+}
+
+/// `kind` or `kind:WHO` as an actor of machine `M`, the name given exactly when the
+/// machine needs one.
+fn actor_of<M: statemachine::Machine>(text: &str) -> Result<(M::ActorKind, Option<String>)> {
     let (kind_text, id) = match text.split_once(':') {
         Some((kind, id)) => (kind, Some(id.trim())),
         None => (text, None),
     };
     // The forms say more than the bare kind names `UnknownName` would list.
-    let kind = ActorKind::from_str(kind_text).map_err(|_| {
+    let kind = M::ActorKind::from_str(kind_text).map_err(|_| {
         usage(format!(
             "--as `{text}`: unknown actor `{kind_text}`; expected one of: {}",
-            actor_forms()
+            actor_forms::<M>()
         ))
     })?;
-    let names_someone = matches!(
-        Machine::actor_class(kind),
-        ActorClass::Owner | ActorClass::Staff
-    );
+    let class = M::actor_class(kind);
+    let names_someone = matches!(class, ActorClass::Owner | ActorClass::Staff);
     match id {
-        Some(id) if names_someone && !id.is_empty() => Ok(Actor {
-            kind,
-            id: Some(id.to_owned()),
-        }),
+        Some(id) if names_someone && !id.is_empty() => Ok((kind, Some(id.to_owned()))),
         _ if names_someone => {
-            let who = if Machine::actor_class(kind) == ActorClass::Owner {
+            let who = if class == ActorClass::Owner {
                 "EMAIL"
             } else {
                 "NAME"
@@ -124,7 +133,7 @@ pub fn actor(text: &str) -> Result<Actor> {
         Some(_) => Err(usage(format!(
             "--as `{text}`: `{kind}` takes no name; use `{kind}`"
         ))),
-        None => Ok(Actor { kind, id: None }),
+        None => Ok((kind, None)),
     }
 }
 
@@ -202,19 +211,19 @@ pub fn shipment_id(text: &str) -> Result<ShipmentId> {
     row_id(text, "a shipment id").map(ShipmentId)
 }
 
-/// What a carrier may report of a parcel.
-pub const SHIPMENT_STATES: [&str; 3] = ["delivered", "returned", "lost"];
+/// An event of `shipment.fsm`.
+pub fn shipment_event(text: &str) -> Result<shipment::Event> {
+    shipment::Event::from_str(text).map_err(|e| {
+        usage(format!(
+            "unknown shipment event `{text}`; expected one of: {}",
+            e.expected.join(", ")
+        ))
+    })
+}
 
-pub fn shipment_state(text: &str) -> Result<&'static str> {
-    SHIPMENT_STATES
-        .into_iter()
-        .find(|state| *state == text)
-        .ok_or_else(|| {
-            usage(format!(
-                "unknown shipment state `{text}`; expected one of: {}",
-                SHIPMENT_STATES.join(", ")
-            ))
-        })
+/// A reason code of `shipment.fsm`.
+pub fn shipment_reason(text: &str) -> Result<shipment::Reason> {
+    shipment::Reason::from_str(text).map_err(|e| usage(format!("--reason: {e}")))
 }
 
 /// Free text that must say something: an address, a note, an author, a carrier.
@@ -257,6 +266,32 @@ mod tests {
     }
 
     #[test]
+    fn shipment_actors_events_and_reasons_come_from_the_shipment_machine() {
+        use order_core::shipment::{ActorKind as Kind, Event as ShipmentEvent, Reason as Why};
+        assert_eq!(shipment_actor("carrier"), Ok((Kind::Carrier, None)));
+        assert_eq!(
+            shipment_actor("admin:ada"),
+            Ok((Kind::Admin, Some("ada".to_owned())))
+        );
+        assert!(refusal(shipment_actor("support")).contains("`support:NAME`"));
+        let unknown = refusal(shipment_actor("customer:ann@example.com"));
+        assert_eq!(
+            unknown,
+            "--as `customer:ann@example.com`: unknown actor `customer`; \
+             expected one of: carrier, system, support:NAME, admin:NAME"
+        );
+        assert_eq!(shipment_event("pick_up"), Ok(ShipmentEvent::PickUp));
+        let event = refusal(shipment_event("teleport"));
+        assert!(
+            event
+                .starts_with("unknown shipment event `teleport`; expected one of: pick_up, cancel"),
+            "{event}"
+        );
+        assert_eq!(shipment_reason("lost_in_transit"), Ok(Why::LostInTransit));
+        assert!(refusal(shipment_reason("whim")).contains("found_after_loss"));
+    }
+
+    #[test]
     fn items_are_sku_and_positive_quantity() {
         assert_eq!(item("MUG:2"), Ok(("MUG".to_owned(), 2)));
         assert_eq!(item("A:B:3"), Ok(("A:B".to_owned(), 3)));
@@ -275,11 +310,6 @@ mod tests {
         assert!(refusal(shipment_line("a:1")).contains("got `a`"));
         assert_eq!(shipment_id("2"), Ok(ShipmentId(2)));
         assert!(shipment_id("-2").is_err());
-        assert_eq!(shipment_state("lost"), Ok("lost"));
-        assert_eq!(
-            refusal(shipment_state("gone")),
-            "unknown shipment state `gone`; expected one of: delivered, returned, lost"
-        );
         assert_eq!(text("  Main St 1 ", "the address"), Ok("Main St 1"));
         assert_eq!(refusal(text(" ", "the note")), "the note cannot be empty");
     }

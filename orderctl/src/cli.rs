@@ -48,9 +48,12 @@ pub enum Cmd {
     /// Create, show and change orders.
     #[command(subcommand)]
     Order(OrderCmd),
-    /// Put an order's units in parcels and record what the carrier reports.
+    /// Put an order's units in parcels and move them through the shipment machine.
     #[command(subcommand)]
     Shipment(ShipmentCmd),
+    /// Carrier webhooks: keep them once, apply them to their parcels in order.
+    #[command(subcommand)]
+    Inbox(InboxCmd),
     /// Fire an event at an order: the whole transition pipeline, in one transaction.
     Fire(FireArgs),
     /// The events an actor may fire at an order now, and why the others are refused.
@@ -176,10 +179,14 @@ pub struct OrderSplitArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ShipmentCmd {
-    /// Put units of the order's lines in a parcel (in processing).
+    /// Put units of the order's lines in a parcel (in processing); it starts in
+    /// `label_created`.
     Add(ShipmentAddArgs),
-    /// The carrier reports a parcel delivered, returned to the sender or lost.
+    /// Fire an event of the shipment machine at a parcel (pick_up, deliver,
+    /// report_lost, ...); the order follows when its parcels call for it.
     Update(ShipmentUpdateArgs),
+    /// A parcel's audit trail.
+    History(ShipmentArg),
 }
 
 #[derive(Args, Debug)]
@@ -207,8 +214,50 @@ pub struct ShipmentUpdateArgs {
     pub order: String,
     /// The shipment's id.
     pub shipment: String,
-    /// delivered, returned or lost.
-    pub state: String,
+    /// An event of the shipment machine, e.g. pick_up.
+    pub event: String,
+    /// Who fires: carrier, system, support:NAME or admin:NAME.
+    #[arg(long = "as", value_name = "ACTOR")]
+    pub actor: String,
+    /// A reason code of the shipment machine, e.g. lost_in_transit.
+    #[arg(long, value_name = "CODE")]
+    pub reason: Option<String>,
+    /// The case that disputes a delivery (`reverse_delivery` needs one).
+    #[arg(long, value_name = "REF")]
+    pub dispute: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShipmentArg {
+    /// The order's id.
+    pub order: String,
+    /// The shipment's id.
+    pub shipment: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InboxCmd {
+    /// Keep carrier webhooks from a JSON file (`-` for stdin): one event object or an
+    /// array of them. An event received before is reported as a duplicate.
+    Receive(InboxReceiveArgs),
+    /// Apply the pending carrier events to their parcels, each parcel's in the
+    /// carrier's order, and move their orders on.
+    Process,
+    /// The carrier's messages and what came of them.
+    List(InboxListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InboxReceiveArgs {
+    /// The webhook's JSON, or `-` for stdin.
+    pub file: String,
+}
+
+#[derive(Args, Debug)]
+pub struct InboxListArgs {
+    /// Only the messages not processed yet.
+    #[arg(long)]
+    pub pending: bool,
 }
 
 #[derive(Args, Debug)]

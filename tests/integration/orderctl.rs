@@ -7,6 +7,7 @@ mod flow;
 mod operations;
 mod output;
 mod processes;
+mod shipments;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -45,6 +46,11 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
 
 /// Runs `orderctl args` in `dir`, its clock stopped at `now` (RFC 3339) when given.
 fn run_at(dir: &Path, now: Option<&str>, args: &[&str]) -> Output {
+    command_at(dir, now, args).output().expect("orderctl runs")
+}
+
+/// The command `orderctl args` in `dir`, its clock stopped at `now` when given.
+fn command_at(dir: &Path, now: Option<&str>, args: &[&str]) -> Command {
     let mut command = Command::new(binary());
     command
         .args(args)
@@ -54,7 +60,7 @@ fn run_at(dir: &Path, now: Option<&str>, args: &[&str]) -> Output {
     if let Some(now) = now {
         command.env("ORDERCTL_NOW", now);
     }
-    command.output().expect("orderctl runs")
+    command
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -128,6 +134,26 @@ impl Shop {
         let mut all = vec!["--db", self.url.as_str()];
         all.extend_from_slice(args);
         run_at(self.dir.path(), self.now.as_deref(), &all)
+    }
+
+    /// `orderctl --db URL args` with `input` on its stdin.
+    fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut all = vec!["--db", self.url.as_str()];
+        all.extend_from_slice(args);
+        let mut child = command_at(self.dir.path(), self.now.as_deref(), &all)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("orderctl starts");
+        child
+            .stdin
+            .take()
+            .expect("a stdin")
+            .write_all(input.as_bytes())
+            .expect("stdin takes the input");
+        child.wait_with_output().expect("orderctl runs")
     }
 
     /// Runs a command that must succeed; its stdout.

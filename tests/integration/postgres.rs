@@ -146,7 +146,7 @@ async fn migrates_twice_and_concurrently_into_postgres_types() {
     .fetch_all(store.pool())
     .await
     .expect("list tables");
-    assert_eq!(tables.len(), 16, "{tables:?}");
+    assert_eq!(tables.len(), 17, "{tables:?}");
 
     let types: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_name || '.' || column_name, data_type::TEXT \
@@ -192,6 +192,83 @@ async fn migrates_twice_and_concurrently_into_postgres_types() {
 }
 
 #[tokio::test]
+async fn migration_0003_keeps_old_parcels_in_the_new_states() {
+    let store = connect().await;
+    // The schema as it was before 0003, with rows in it.
+    let mut before = sqlx::migrate!("../order-core/migrations/postgres");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(store.pool()).await.expect("migrate to 0002");
+    store
+        .add_product("A", "Apple", 250, 10)
+        .await
+        .expect("add A");
+    let order = order(&store, "ann@example.com", &[("A", 4)]).await;
+    let line = store.items(order.id).await.expect("items")[0].id;
+    for sql in [
+        format!("UPDATE order_items SET qty_shipped = 4, qty_returned = 1 WHERE id = {line}"),
+        format!(
+            "INSERT INTO shipments (order_id, state, carrier, tracking_number, shipped_at, \
+                 delivered_at) VALUES \
+                 ({o}, 'in_transit', 'dhl', 'T-1', '2026-01-02T00:00:00Z', NULL), \
+                 ({o}, 'delivered', 'dhl', 'T-2', '2026-01-02T00:00:00Z', '2026-01-03T00:00:00Z'), \
+                 ({o}, 'returned', 'ups', NULL, '2026-01-02T00:00:00Z', '2026-01-03T00:00:00Z'), \
+                 ({o}, 'lost', 'ups', NULL, '2026-01-02T00:00:00Z', NULL)",
+            o = order.id
+        ),
+        format!(
+            "INSERT INTO shipment_items (shipment_id, order_item_id, quantity) \
+             SELECT id, {line}, 1 FROM shipments"
+        ),
+    ] {
+        exec(&store, &sql)
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+    }
+    store.migrate().await.expect("migrate to 0003");
+
+    let parcels = store.shipments(order.id).await.expect("read");
+    let states: Vec<(&str, bool)> = parcels
+        .iter()
+        .map(|s| (s.state.as_str(), s.delivered_at.is_some()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("in_transit", false),
+            ("delivered", true),
+            ("delivered", true),
+            ("lost", false)
+        ]
+    );
+    assert!(parcels.iter().all(|s| s.items == [(line, 1)]));
+    let err = exec(&store, "UPDATE shipments SET state = 'returned'")
+        .await
+        .expect_err("`returned` is no longer a shipment state");
+    assert!(db_message(err).contains("shipments_state_check"));
+    let mut tx = store.begin().await.expect("begin");
+    let id = tx.insert_shipment(order.id, "dhl", None, &[], at(5)).await;
+    assert!(matches!(id, Err(StoreError::Invalid(_))));
+    tx.set_shipped(line, 2).await.expect("set shipped");
+    let id = tx
+        .insert_shipment(order.id, "dhl", None, &[(line, 1)], at(5))
+        .await
+        .expect("ship");
+    tx.commit().await.expect("commit");
+    let parcels = store.shipments(order.id).await.expect("read");
+    assert_eq!(
+        (parcels[4].id, parcels[4].state.as_str()),
+        (id, "label_created")
+    );
+    assert_eq!(store.verify().await.expect("verify"), []);
+}
+
+#[tokio::test]
 async fn the_audit_trail_and_the_ledger_are_append_only() {
     let store = store().await;
     let order = order(&store, "ann@example.com", &[("A", 1)]).await;
@@ -215,6 +292,15 @@ async fn the_audit_trail_and_the_ledger_are_append_only() {
                 "DELETE FROM inventory_movements",
                 "TRUNCATE inventory_movements",
                 "UPDATE inventory_movements SET kind = kind WHERE id < 0",
+            ],
+        ),
+        (
+            "entity_transitions",
+            [
+                "UPDATE entity_transitions SET to_state = 'lost'",
+                "DELETE FROM entity_transitions",
+                "TRUNCATE entity_transitions",
+                "DELETE FROM entity_transitions WHERE id < 0",
             ],
         ),
     ] {

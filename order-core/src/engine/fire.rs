@@ -3,9 +3,10 @@
 use statemachine::{ActorClass, Machine as _, TransitionSpec};
 
 use super::Engine;
+use super::machine::{self, Unchosen};
 use super::rules::{Rules, Step};
 use crate::error::{FireError, Step as Stage};
-use crate::order::{Actions as _, ActorKind, Guards as _, Machine};
+use crate::order::{Actions as _, Guards as _, Machine};
 use crate::store::{NewMessage, NewTransition, StoreTx};
 use crate::types::{Command, Order, OrderId, Outcome};
 
@@ -209,22 +210,7 @@ pub(super) fn listed(
     command: &Command,
     staff_role: Option<bool>,
 ) -> Result<Vec<&'static Spec>, FireError> {
-    let candidates = Machine::candidates(order.state, command.event);
-    if candidates.is_empty() {
-        return Err(FireError::InvalidTransition {
-            state: order.state,
-            event: command.event,
-            actor: command.actor.kind,
-            available: Machine::available_events(order.state, command.actor.kind).to_vec(),
-        });
-    }
-    let listed: Vec<&'static Spec> = candidates
-        .iter()
-        .filter(|spec| spec.rule_for(command.actor.kind).is_some())
-        .collect();
-    if listed.is_empty() {
-        return Err(not_allowed(order, command, candidates));
-    }
+    let listed = machine::listed::<Machine>(order.state, command.event, command.actor.kind)?;
     authorize(order, command, staff_role)?;
     Ok(listed)
 }
@@ -240,79 +226,35 @@ pub(super) async fn lines_and_seq(
         .map_err(FireError::store(Stage::Lock))
 }
 
-fn not_allowed(order: &Order, command: &Command, candidates: &[Spec]) -> FireError {
-    let mut allowed: Vec<ActorKind> = candidates
-        .iter()
-        .flat_map(|spec| spec.actors.iter().map(|rule| rule.actor))
-        .collect();
-    allowed.sort();
-    allowed.dedup();
-    FireError::ActorNotAllowed {
-        state: order.state,
-        event: command.event,
-        actor: command.actor.kind,
-        allowed,
-    }
-}
-
 /// Tries the declarations that list the actor, in file order: reason, window, guards.
 /// The first that passes wins; when none does, the first refusal is the answer.
 pub(super) async fn choose(
     step: &mut Step<'_>,
     listed: &[&'static Spec],
 ) -> Result<&'static Spec, FireError> {
-    let mut first_refusal = None;
-    for spec in listed {
-        match admit(step, spec).await {
-            Ok(()) => return Ok(spec),
-            Err(refusal @ (FireError::GuardError { .. } | FireError::Store { .. })) => {
-                return Err(refusal);
-            }
-            Err(refusal) => {
-                first_refusal.get_or_insert(refusal);
-            }
-        }
+    let actor = step.command.actor.kind;
+    let (has_reason, now) = (step.command.reason.is_some(), step.now);
+    match machine::choose(listed, actor, has_reason, now, &mut OrderGuards { step }).await {
+        Ok(spec) => Ok(spec),
+        Err(Unchosen::Refused(refusal)) => Err(refusal.into()),
+        Err(Unchosen::Error(error)) => Err(error),
     }
-    Err(first_refusal.unwrap_or(FireError::InvalidTransition {
-        state: step.order.state,
-        event: step.command.event,
-        actor: step.command.actor.kind,
-        available: Vec::new(),
-    }))
 }
 
-async fn admit(step: &mut Step<'_>, spec: &'static Spec) -> Result<(), FireError> {
-    let command = step.command;
-    let needs_reason = spec
-        .rule_for(command.actor.kind)
-        .is_some_and(|rule| rule.needs_reason);
-    if needs_reason && command.reason.is_none() {
-        return Err(FireError::ReasonRequired {
-            event: command.event,
-            actor: command.actor.kind,
-        });
+/// The order's guards, for the machine-level `choose`.
+struct OrderGuards<'s, 'a> {
+    step: &'s mut Step<'a>,
+}
+
+impl machine::Evaluate<Machine> for OrderGuards<'_, '_> {
+    type Error = FireError;
+
+    async fn evaluate(
+        &mut self,
+        expr: &'static statemachine::GuardExpr<crate::order::Guard>,
+    ) -> Result<statemachine::Decision<crate::order::Guard>, FireError> {
+        Rules::new().evaluate(expr, self.step).await
     }
-    if let Some(calendar) = spec.calendar() {
-        if !calendar.is_open(step.now) {
-            return Err(FireError::OutsideWindow {
-                event: command.event,
-                calendar: calendar.name,
-                next_open: calendar.next_open(step.now),
-            });
-        }
-    }
-    if let Some(guard) = spec.guard {
-        let decision = Rules::new().evaluate(guard, step).await?;
-        if !decision.holds {
-            return Err(FireError::GuardFailed {
-                event: command.event,
-                guard: decision.decided_by,
-                value: decision.value,
-                expression: guard.to_string(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The transition's actions in order, then exit and enter hooks. Every action that
@@ -339,15 +281,7 @@ pub(super) async fn run_actions(
 fn hook_actions(
     spec: &'static Spec,
 ) -> impl Iterator<Item = &'static statemachine::ActionSpec<crate::order::Action>> {
-    let (exit, enter): (&[_], &[_]) = if spec.is_self_loop() {
-        (&[], &[])
-    } else {
-        (
-            Machine::on_exit(spec.from).actions,
-            Machine::on_enter(spec.to).actions,
-        )
-    };
-    exit.iter().chain(enter.iter())
+    machine::hook_actions(spec)
 }
 
 /// What step 8 writes for one transition: the order row, its audit row, and the
@@ -365,19 +299,8 @@ pub(super) fn plan(order: &Order, command: &Command, spec: &'static Spec, seq: i
     // The rollups are the actions' to keep (payments) or the operations' (shipments):
     // a transition itself moves no parcel.
     next.state = spec.to;
-    let (exit, enter) = if spec.is_self_loop() {
-        (&[][..], &[][..])
-    } else {
-        (
-            Machine::on_exit(from).emits,
-            Machine::on_enter(spec.to).emits,
-        )
-    };
-    let messages = spec
-        .emits
-        .iter()
-        .chain(exit)
-        .chain(enter)
+    let messages = machine::emits(spec)
+        .into_iter()
         .map(|notification| {
             let kind = notification.as_str();
             let payload = serde_json::json!({

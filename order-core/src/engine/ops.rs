@@ -27,6 +27,9 @@ pub struct PaymentAttempt {
     pub payment: Payment,
     /// `authorized`, `declined` or `failed`.
     pub outcome: String,
+    /// The attempt was the last one allowed and failed: the system cancelled the order
+    /// with reason `payment_failed`.
+    pub order_cancelled: bool,
 }
 
 type Tx = Box<dyn StoreTx>;
@@ -62,7 +65,7 @@ impl Engine {
     }
 
     /// Writes the order back (compare-and-set) and commits.
-    async fn close(&self, mut tx: Tx, order: &Order) -> Result<(), OperationError> {
+    pub(super) async fn close(&self, mut tx: Tx, order: &Order) -> Result<(), OperationError> {
         if !tx.update_order(order, self.clock.now()).await? {
             return Err(OperationError::Invalid(format!(
                 "order {} changed concurrently",
@@ -252,6 +255,21 @@ impl Engine {
                 });
             }
         }
+        let label = match (tracking, &self.carrier) {
+            (None, Some(service)) => {
+                // One key per parcel of the order, so a retried call gets the same label.
+                let n = tx.shipments(id).await?.len() + 1;
+                let key = format!("label:order:{id}:{n}");
+                let reference = format!("{}-{n}", order.number);
+                let label = service
+                    .create_label(&key, &reference, now)
+                    .await
+                    .map_err(|err| OperationError::Invalid(format!("the carrier made no label: {err}")))?;
+                Some(label.tracking_number)
+            }
+            _ => None,
+        };
+        let tracking = tracking.or(label.as_deref());
         let shipment = tx
             .insert_shipment(id, carrier, tracking, &pairs, now)
             .await?;
@@ -261,34 +279,6 @@ impl Engine {
         self.refresh_fulfillment(tx.as_mut(), &mut order).await?;
         self.close(tx, &order).await?;
         Ok(shipment)
-    }
-
-    /// The carrier reports a parcel delivered, returned to the sender or lost.
-    pub async fn shipment_update(
-        &self,
-        id: OrderId,
-        shipment: ShipmentId,
-        state: &str,
-    ) -> Result<(), OperationError> {
-        if !["delivered", "returned", "lost"].contains(&state) {
-            return Err(OperationError::Invalid(format!(
-                "unknown shipment state `{state}`"
-            )));
-        }
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(id)
-            .await?
-            .ok_or(OperationError::OrderNotFound(id))?;
-        if !tx.shipments(id).await?.iter().any(|s| s.id == shipment) {
-            return Err(OperationError::Invalid(format!(
-                "shipment {shipment} is not on order {id}"
-            )));
-        }
-        tx.set_shipment_state(shipment, state, self.clock.now())
-            .await?;
-        self.refresh_fulfillment(tx.as_mut(), &mut order).await?;
-        self.close(tx, &order).await
     }
 
     /// The warehouse received the order's shipped units back.
@@ -306,12 +296,6 @@ impl Engine {
         }
         for item in tx.items(id).await? {
             tx.set_returned(item.id, item.qty_shipped).await?;
-        }
-        let now = self.clock.now();
-        for shipment in tx.shipments(id).await? {
-            if shipment.state != "returned" {
-                tx.set_shipment_state(shipment.id, "returned", now).await?;
-            }
         }
         self.refresh_fulfillment(tx.as_mut(), &mut order).await?;
         self.close(tx, &order).await
@@ -387,6 +371,18 @@ impl Engine {
             processor.authorize(&key, order.total_cents)
         })
         .await;
+        self.crash_point(super::CrashPoint::Authorized);
+        self.settle_authorization(payment, result).await
+    }
+
+    /// Records what the processor answered to a `pending` payment's authorization, and
+    /// the order's payment status with it.
+    pub(super) async fn settle_authorization(
+        &self,
+        payment: crate::types::Payment,
+        result: Result<crate::payment::Authorization, PaymentError>,
+    ) -> Result<PaymentAttempt, OperationError> {
+        let id = payment.order;
         let mut payment = payment;
         let outcome = match result {
             Ok(authorization) => {
@@ -418,10 +414,28 @@ impl Engine {
         tx.update_payment(&payment, now).await?;
         order.payment_status = rollup::current_payment_status(tx.as_mut(), id).await?;
         self.close(tx, &order).await?;
+        let order_cancelled = outcome != "authorized" && self.cancel_if_exhausted(id).await;
         Ok(PaymentAttempt {
             payment,
             outcome: outcome.to_owned(),
+            order_cancelled,
         })
+    }
+
+    /// After a declined or failed attempt: the system cancels the order, with reason
+    /// `payment_failed`, once it has used up its attempts (`payment_attempts_exhausted`
+    /// decides). Whether it did.
+    async fn cancel_if_exhausted(&self, id: OrderId) -> bool {
+        let cancel = crate::types::Command::new(crate::order::Event::Cancel, crate::types::Actor::system())
+            .reason(crate::order::Reason::PaymentFailed);
+        match self.fire(id, cancel).await {
+            Ok(_) => true,
+            Err(crate::error::FireError::GuardFailed { .. }) => false,
+            Err(error) => {
+                tracing::warn!(order = %id, %error, "could not cancel after the last payment attempt");
+                false
+            }
+        }
     }
 
     async fn refresh_fulfillment(

@@ -186,10 +186,12 @@ impl<'a> Guards for Rules<'a> {
         Ok(ctx.items.iter().all(|i| i.qty_shipped == 0))
     }
 
+    /// Every unit that left is back: returned by the customer, or (counting as not
+    /// shipped any more) brought back by the carrier.
     async fn return_received(&self, ctx: &mut Step<'a>) -> Result<bool, FireError> {
         let shipped: i64 = ctx.items.iter().map(|i| i.qty_shipped).sum();
         let returned: i64 = ctx.items.iter().map(|i| i.qty_returned).sum();
-        Ok(shipped > 0 && returned == shipped)
+        Ok(returned == shipped)
     }
 
     async fn within_return_window(&self, ctx: &mut Step<'a>) -> Result<bool, FireError> {
@@ -294,6 +296,7 @@ impl<'a> Actions for Rules<'a> {
             }
             Err(err) => return Err(failed("capture_payment", err.to_string())),
         }
+        ctx.engine.crash_point(super::CrashPoint::Captured);
         ctx.effects.push(effect);
         payment.state = "captured".to_owned();
         payment.amount_cents = amount;

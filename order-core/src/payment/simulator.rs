@@ -10,27 +10,43 @@
 //! (the money moved but the caller does not know): only a retry with the same key tells
 //! which, exactly as with a real processor.
 //!
+//! Every effect is also an event, told to the shop by webhook: the confirmations of the
+//! shop's own requests, and the processor's own doings, which tests and simulations
+//! cause on demand ([`Simulator::expire_authorization`], [`Simulator::chargeback`],
+//! [`Simulator::reverse_refund`]). [`Simulator::webhooks_until`] hands out the
+//! deliveries that are due, late, duplicated and reordered as a processor's are (see
+//! `webhooks.rs`). An event happens at the time of the simulator's clock.
+//!
 //! Every random draw comes from one seeded generator, so a run is reproducible from its
 //! seed and the order of its calls. With `keyed` draws the generator is reseeded per
 //! call from the seed, the idempotency key and how often the key was used, and
 //! references derive from keys, so a run is reproducible whatever the order of calls
-//! from concurrent workers.
+//! from concurrent workers. Webhook deliveries always draw per event, from the seed and
+//! the event's id, so they depend only on what happened to their payment.
+
+mod happenings;
+mod webhooks;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use self::webhooks::{Happening, Webhooks};
 use super::{Authorization, Balance, PaymentError, PaymentProcessor};
+use super::{ProcessorEvent, ProcessorEventKind};
+use crate::clock::{Clock, SystemClock};
 
 /// The decline codes an authorization may fail with, as a card network reports them.
 const DECLINE_CODES: [&str; 3] = ["insufficient_funds", "card_declined", "expired_card"];
 
-/// How often the simulator fails, how slow it is, and the seed of its randomness.
-/// Rates are probabilities in `0.0..=1.0`, drawn independently per call.
+/// How often the simulator fails, how slow it and its webhooks are, and the seed of its
+/// randomness. Rates are probabilities in `0.0..=1.0`, drawn independently per call
+/// (per event for webhooks).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SimulatorConfig {
     /// The share of fresh authorizations declined with a decline code.
@@ -50,10 +66,22 @@ pub struct SimulatorConfig {
     /// Draw per call from (seed, key, repeat) instead of from one sequence: outcomes
     /// no longer depend on the order concurrent callers reach the processor.
     pub keyed: bool,
+    /// How long after an event its webhook is delivered: a time drawn between the two
+    /// bounds (in either order) per event.
+    pub webhook_delay: (Duration, Duration),
+    /// The share of events whose webhook is delivered a second time, later.
+    pub duplicate_rate: f64,
+    /// The share of events whose webhook is held back until after the delivery of the
+    /// payment's next event.
+    pub reorder_rate: f64,
+    /// How long a held-back webhook waits for the payment's next event at most: one
+    /// whose next event does not come in time is delivered, in order, after this.
+    pub reorder_hold: Duration,
 }
 
-/// A processor that never fails and answers at once, so tests that are not about
-/// failures need no configuration.
+/// A processor that never fails and answers at once, and whose webhooks come once each,
+/// in order, as the events happen: so tests that are not about failures need no
+/// configuration.
 impl Default for SimulatorConfig {
     fn default() -> SimulatorConfig {
         SimulatorConfig {
@@ -65,6 +93,10 @@ impl Default for SimulatorConfig {
             latency: Duration::ZERO,
             seed: 0,
             keyed: false,
+            webhook_delay: (Duration::ZERO, Duration::ZERO),
+            duplicate_rate: 0.0,
+            reorder_rate: 0.0,
+            reorder_hold: Duration::from_secs(24 * 60 * 60),
         }
     }
 }
@@ -79,12 +111,22 @@ pub enum Call {
 }
 
 /// One payment in the books. Captured money can only be refunded, not voided.
+/// `refunded` counts refunds and chargebacks, less the refunds reversed.
 #[derive(Clone, Debug)]
 struct Book {
     authorized: i64,
     captured: i64,
     refunded: i64,
     voided: bool,
+    webhooks: Webhooks,
+}
+
+/// A refund paid, by its reference: the payment it came from and its amount.
+#[derive(Clone, Debug)]
+struct RefundEntry {
+    payment: String,
+    amount_cents: i64,
+    reversed: bool,
 }
 
 /// A request as the processor compares it: a repeated key must carry the same request,
@@ -124,6 +166,7 @@ struct KeyEntry {
 struct Inner {
     rng: SmallRng,
     books: HashMap<String, Book>,
+    refunds: HashMap<String, RefundEntry>,
     keys: HashMap<String, KeyEntry>,
     forced: HashMap<Call, VecDeque<Forced>>,
     calls: Vec<(Call, String)>,
@@ -135,6 +178,7 @@ struct Inner {
 #[derive(Debug)]
 pub struct Simulator {
     config: SimulatorConfig,
+    clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
 }
 
@@ -156,9 +200,11 @@ impl Simulator {
         let rng = SmallRng::seed_from_u64(config.seed);
         Simulator {
             config,
+            clock: Arc::new(SystemClock),
             inner: Mutex::new(Inner {
                 rng,
                 books: HashMap::new(),
+                refunds: HashMap::new(),
                 keys: HashMap::new(),
                 forced: HashMap::new(),
                 calls: Vec::new(),
@@ -166,6 +212,13 @@ impl Simulator {
                 refunds_made: 0,
             }),
         }
+    }
+
+    /// Lets events happen at `clock`'s time (the shop's, in a simulation) instead of
+    /// the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Simulator {
+        self.clock = clock;
+        self
     }
 
     pub fn config(&self) -> &SimulatorConfig {
@@ -275,7 +328,7 @@ impl Simulator {
         } else {
             let result = match forced {
                 Some(Forced::Fail(error)) => Err(error),
-                _ => inner.execute(config, &request, key),
+                _ => inner.execute(config, &request, key, self.clock.now()),
             };
             // Declines and rejections are answers and stick to the key; the faults
             // above happened before the processor looked at the request.
@@ -316,18 +369,20 @@ fn rejected(message: String) -> PaymentError {
 }
 
 impl Inner {
-    /// Applies a new request to the books, or says why the processor refuses it.
+    /// Applies a new request to the books, or says why the processor refuses it; an
+    /// effect is an event that happens at `now`.
     fn execute(
         &mut self,
         config: &SimulatorConfig,
         request: &Request,
         key: &str,
+        now: DateTime<Utc>,
     ) -> Result<Reply, PaymentError> {
         let (reference, amount) = (&request.reference, request.amount_cents);
         if amount <= 0 && request.call != Call::Void {
             return Err(rejected(format!("amount must be positive, got {amount}")));
         }
-        match request.call {
+        let (kind, amount, reply) = match request.call {
             Call::Authorize => {
                 if self.rng.r#gen::<f64>() < config.decline_rate {
                     let code = DECLINE_CODES[self.rng.gen_range(0..DECLINE_CODES.len())];
@@ -349,9 +404,11 @@ impl Inner {
                     captured: 0,
                     refunded: 0,
                     voided: false,
+                    webhooks: Webhooks::default(),
                 };
                 self.books.insert(reference.clone(), book);
-                Ok(Reply { reference, review })
+                let reply = Reply { reference, review };
+                (ProcessorEventKind::Authorized, amount, reply)
             }
             Call::Capture => {
                 let book = self.book(reference)?;
@@ -366,7 +423,7 @@ impl Inner {
                     )));
                 }
                 book.captured += amount;
-                Ok(Reply::default())
+                (ProcessorEventKind::Captured, amount, Reply::default())
             }
             Call::Void => {
                 let book = self.book(reference)?;
@@ -379,7 +436,8 @@ impl Inner {
                     )));
                 }
                 book.voided = true;
-                Ok(Reply::default())
+                let released = book.authorized;
+                (ProcessorEventKind::Voided, released, Reply::default())
             }
             Call::Refund => {
                 let book = self.book(reference)?;
@@ -392,17 +450,48 @@ impl Inner {
                 }
                 book.refunded += amount;
                 self.refunds_made += 1;
-                let reference = if config.keyed {
+                let refund_reference = if config.keyed {
                     format!("re_{:016x}", keyed_seed(config.seed, Call::Refund, key, 0))
                 } else {
                     format!("re_{:06}", self.refunds_made)
                 };
-                Ok(Reply {
-                    reference,
+                let entry = RefundEntry {
+                    payment: reference.clone(),
+                    amount_cents: amount,
+                    reversed: false,
+                };
+                self.refunds.insert(refund_reference.clone(), entry);
+                let reply = Reply {
+                    reference: refund_reference,
                     review: false,
-                })
+                };
+                (ProcessorEventKind::Refunded, amount, reply)
             }
-        }
+        };
+        let (payment, refund_reference) = match request.call {
+            Call::Authorize => (&reply.reference, None),
+            Call::Refund => (reference, Some(reply.reference.clone())),
+            Call::Capture | Call::Void => (reference, None),
+        };
+        let happening = Happening {
+            kind,
+            amount_cents: amount,
+            refund_reference,
+        };
+        self.happen(config, payment, happening, now)?;
+        Ok(reply)
+    }
+
+    /// Records an event of the payment `reference`, whose books have changed already.
+    fn happen(
+        &mut self,
+        config: &SimulatorConfig,
+        reference: &str,
+        happening: Happening,
+        now: DateTime<Utc>,
+    ) -> Result<ProcessorEvent, PaymentError> {
+        let book = self.book(reference)?;
+        Ok(book.webhooks.record(config, reference, happening, now))
     }
 
     fn book(&mut self, reference: &str) -> Result<&mut Book, PaymentError> {
@@ -462,253 +551,6 @@ impl PaymentProcessor for Simulator {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fmt::Debug;
-
-    fn rejected_with(result: Result<impl Debug, PaymentError>, needle: &str) -> bool {
-        matches!(result, Err(PaymentError::Rejected(m)) if m.contains(needle))
-    }
-
-    async fn authorized(sim: &Simulator, key: &str, amount: i64) -> String {
-        let auth = sim.authorize(key, amount).await.expect("authorized");
-        auth.reference
-    }
-
-    #[tokio::test]
-    async fn repeated_keys_replay_the_first_answer_and_act_once() {
-        let sim = Simulator::default();
-        let first = sim.authorize("a1", 1000).await.expect("authorized");
-        assert_eq!(first.reference, "pay_000001");
-        assert_eq!(sim.authorize("a1", 1000).await, Ok(first.clone()));
-        assert!(rejected_with(
-            sim.authorize("a1", 999).await,
-            "different request"
-        ));
-        let pay = first.reference;
-        sim.capture("c1", &pay, 1000).await.expect("captured");
-        sim.capture("c1", &pay, 1000).await.expect("replayed");
-        assert_eq!(sim.total_captured(), 1000, "captured once");
-        let refund = sim.refund("r1", &pay, 400).await.expect("refunded");
-        assert_eq!(refund, "re_000001");
-        assert_eq!(sim.refund("r1", &pay, 400).await, Ok(refund));
-        assert_eq!(sim.total_refunded(), 400, "refunded once");
-        assert_eq!(authorized(&sim, "a2", 5).await, "pay_000002");
-        assert_eq!(sim.calls().len(), 8, "replays are calls too");
-    }
-
-    #[tokio::test]
-    async fn captures_stop_at_the_authorization_and_refunds_at_the_capture() {
-        let sim = Simulator::default();
-        let pay = authorized(&sim, "a1", 1000).await;
-        assert!(rejected_with(sim.refund("r0", &pay, 1).await, "exceeds"));
-        sim.capture("c1", &pay, 600).await.expect("captured");
-        assert!(rejected_with(sim.capture("c2", &pay, 401).await, "exceeds"));
-        sim.capture("c3", &pay, 400).await.expect("captured");
-        assert!(rejected_with(
-            sim.capture("c4", &pay, i64::MAX).await,
-            "exceeds"
-        ));
-        sim.refund("r1", &pay, 700).await.expect("refunded");
-        assert!(rejected_with(sim.refund("r2", &pay, 301).await, "exceeds"));
-        sim.refund("r3", &pay, 300).await.expect("refunded");
-        assert!(rejected_with(sim.refund("r4", &pay, 1).await, "exceeds"));
-        assert!(rejected_with(sim.capture("c5", &pay, 0).await, "positive"));
-        let balance = sim.balance(&pay).await.expect("known");
-        assert_eq!(
-            (balance.captured_cents, balance.refunded_cents),
-            (1000, 1000)
-        );
-    }
-
-    #[tokio::test]
-    async fn void_releases_an_authorization_but_not_a_capture() {
-        let sim = Simulator::default();
-        let voided = authorized(&sim, "a1", 1000).await;
-        sim.void("v1", &voided).await.expect("voided");
-        sim.void("v1", &voided).await.expect("replayed");
-        assert!(rejected_with(
-            sim.void("v2", &voided).await,
-            "already voided"
-        ));
-        assert!(rejected_with(sim.capture("c1", &voided, 1).await, "voided"));
-        assert!(sim.balance(&voided).await.expect("known").voided);
-        let captured = authorized(&sim, "a2", 1000).await;
-        sim.capture("c2", &captured, 100).await.expect("captured");
-        assert!(rejected_with(sim.void("v3", &captured).await, "refund it"));
-        for unknown in [
-            sim.capture("c", "pay_9", 1).await,
-            sim.void("v", "pay_9").await,
-            sim.refund("r", "pay_9", 1).await.map(drop),
-            sim.balance("pay_9").await.map(drop),
-        ] {
-            assert!(rejected_with(unknown, "unknown payment"));
-        }
-    }
-
-    fn flaky(decline: f64, seed: u64) -> Simulator {
-        Simulator::new(SimulatorConfig {
-            decline_rate: decline,
-            timeout_rate: 0.1,
-            error_rate: 0.1,
-            timeout_after_success_rate: 0.1,
-            review_rate: 0.2,
-            latency: Duration::ZERO,
-            seed,
-            keyed: false,
-        })
-    }
-
-    #[tokio::test]
-    async fn keyed_draws_do_not_depend_on_the_order_of_calls() {
-        let keyed = |seed| {
-            Simulator::new(
-                SimulatorConfig {
-                    decline_rate: 0.5,
-                    keyed: true,
-                    ..SimulatorConfig::default()
-                }
-                .with_seed(seed),
-            )
-        };
-        let keys: Vec<String> = (0..40).map(|i| format!("order-{i}-authorize-1")).collect();
-        let (forward, backward) = (keyed(7), keyed(7));
-        let mut ahead = Vec::new();
-        for key in &keys {
-            ahead.push((key.clone(), forward.authorize(key, 100).await));
-        }
-        let mut behind = Vec::new();
-        for key in keys.iter().rev() {
-            behind.push((key.clone(), backward.authorize(key, 100).await));
-        }
-        behind.reverse();
-        assert_eq!(ahead, behind);
-        let declined = ahead.iter().filter(|(_, r)| r.is_err()).count();
-        assert!(
-            (5..35).contains(&declined),
-            "{declined} of 40 declined at rate 0.5"
-        );
-    }
-
-    #[tokio::test]
-    async fn decline_rate_one_always_declines_with_a_code() {
-        let sim = Simulator::new(SimulatorConfig {
-            decline_rate: 1.0,
-            ..SimulatorConfig::default()
-        });
-        for i in 0..50 {
-            match sim.authorize(&format!("a{i}"), 100).await {
-                Err(PaymentError::Declined { code }) => assert!(DECLINE_CODES.contains(&&*code)),
-                other => panic!("expected a decline, got {other:?}"),
-            }
-        }
-        assert_eq!(
-            sim.authorize("a0", 100).await,
-            sim.authorize("a0", 100).await
-        );
-    }
-
-    async fn outcomes(sim: &Simulator) -> Vec<String> {
-        let mut seen = Vec::new();
-        for i in 0..40 {
-            seen.push(match sim.authorize(&format!("a{i}"), 100).await {
-                Ok(auth) => {
-                    let capture = sim.capture(&format!("c{i}"), &auth.reference, 100).await;
-                    format!("{auth:?} {capture:?}")
-                }
-                Err(err) => format!("{err:?}"),
-            });
-        }
-        seen
-    }
-
-    #[tokio::test]
-    async fn the_same_seed_gives_the_same_outcomes() {
-        let first = outcomes(&flaky(0.2, 42)).await;
-        assert_eq!(first, outcomes(&flaky(0.2, 42)).await);
-        assert_ne!(
-            first,
-            outcomes(&flaky(0.2, 43)).await,
-            "another seed differs"
-        );
-        for kind in ["Declined", "Timeout", "Unavailable", "review: true"] {
-            assert!(
-                first.iter().any(|o| o.contains(kind)),
-                "no {kind}: {first:?}"
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn a_timeout_after_success_is_resolved_by_a_retry() {
-        let sim = Simulator::default();
-        sim.succeed_then_timeout_next(Call::Authorize);
-        assert_eq!(sim.authorize("a1", 1000).await, Err(PaymentError::Timeout));
-        let pay = authorized(&sim, "a1", 1000).await;
-        assert_eq!(pay, "pay_000001", "the first call authorized");
-        sim.succeed_then_timeout_next(Call::Capture);
-        let in_doubt = sim.capture("c1", &pay, 1000).await;
-        assert_eq!(in_doubt, Err(PaymentError::Timeout));
-        assert_eq!(sim.total_captured(), 1000, "the capture happened");
-        sim.capture("c1", &pay, 1000)
-            .await
-            .expect("the retry sees the success");
-        assert_eq!(sim.total_captured(), 1000, "and happened once");
-    }
-
-    #[tokio::test]
-    async fn fail_next_forces_the_next_calls_of_its_kind_only() {
-        let sim = Simulator::default();
-        let outage = PaymentError::Unavailable("down".to_owned());
-        sim.fail_next(Call::Authorize, outage.clone());
-        sim.fail_next(Call::Authorize, PaymentError::Timeout);
-        sim.fail_next(Call::Capture, PaymentError::Timeout);
-        assert_eq!(sim.authorize("a1", 100).await, Err(outage));
-        assert_eq!(sim.authorize("a1", 100).await, Err(PaymentError::Timeout));
-        let pay = authorized(&sim, "a1", 100).await;
-        assert_eq!(
-            sim.capture("c1", &pay, 100).await,
-            Err(PaymentError::Timeout)
-        );
-        assert_eq!(
-            sim.total_captured(),
-            0,
-            "a timeout before the effect did nothing"
-        );
-        sim.capture("c1", &pay, 100)
-            .await
-            .expect("the retry captures");
-        let code = "card_declined".to_owned();
-        sim.fail_next(Call::Authorize, PaymentError::Declined { code });
-        let declined = sim.authorize("a2", 100).await;
-        assert!(matches!(declined, Err(PaymentError::Declined { .. })));
-        assert_eq!(
-            sim.authorize("a2", 100).await,
-            declined,
-            "a decline is replayed"
-        );
-        let kinds: Vec<Call> = sim.calls().into_iter().map(|(call, _)| call).collect();
-        assert_eq!(
-            kinds[..5],
-            [
-                Call::Authorize,
-                Call::Authorize,
-                Call::Authorize,
-                Call::Capture,
-                Call::Capture
-            ]
-        );
-    }
-
-    #[tokio::test]
-    async fn latency_delays_every_answer() {
-        let latency = Duration::from_millis(20);
-        let sim = Simulator::new(SimulatorConfig {
-            latency,
-            ..SimulatorConfig::default()
-        });
-        let start = std::time::Instant::now();
-        sim.authorize("a1", 100).await.expect("authorized");
-        assert!(start.elapsed() >= latency);
-    }
-}
+mod tests;
+#[cfg(test)]
+mod tests_webhooks;

@@ -8,6 +8,7 @@
 //! The traits are object-safe (through `async_trait`) so that a program picks its
 //! database from a URL at run time and the engine holds an `Arc<dyn Store>`.
 
+mod entity;
 pub mod postgres;
 pub mod sqlite;
 
@@ -18,7 +19,7 @@ use crate::error::StoreError;
 use crate::order::{ActorKind, Event, Reason, State};
 use crate::query::OrderQuery;
 use crate::types::{
-    Attempt, ItemId, NewOrder, Order, OrderId, OrderItem, OutboxMessage, Payment, Product,
+    Attempt, EntityTransition, InboxMessage, ItemId, NewOrder, Order, OrderId, OrderItem, OutboxMessage, Payment, Product,
     ProductId, Refund, Shipment, ShipmentId, Staff, TransitionRecord,
 };
 use crate::verify::Finding;
@@ -89,6 +90,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn payments(&self, id: OrderId) -> Result<Vec<Payment>>;
     async fn refunds(&self, id: OrderId) -> Result<Vec<Refund>>;
     async fn shipments(&self, id: OrderId) -> Result<Vec<Shipment>>;
+    /// A payment's or shipment's own audit trail, in sequence order.
+    async fn entity_trail(&self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>>;
+    /// Every message of `source` in the inbox, oldest received first.
+    async fn inbox(&self, source: &str) -> Result<Vec<InboxMessage>>;
     /// The orders matching `query`, in id order, from `query.after` on, at most
     /// `query.limit` of them.
     async fn list(&self, query: &OrderQuery) -> Result<Vec<Order>>;
@@ -126,6 +131,29 @@ pub struct NewTransition<'a> {
     pub is_override: bool,
     pub machine_hash: &'a str,
     pub idempotency_key: Option<&'a str>,
+    pub metadata: &'a serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// A new audit row of a payment's or a shipment's own machine (`payment.fsm`,
+/// `shipment.fsm`): names in their `.fsm` spelling, `machine` as declared
+/// (`"Shipment"`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEntityTransition<'a> {
+    pub machine: &'a str,
+    pub entity: i64,
+    pub order: OrderId,
+    pub seq: i64,
+    pub event: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub actor_kind: &'a str,
+    pub actor_id: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub is_override: bool,
+    pub machine_hash: &'a str,
+    /// The inbox message or idempotency key that caused the transition.
+    pub external_id: Option<&'a str>,
     pub metadata: &'a serde_json::Value,
     pub at: DateTime<Utc>,
 }
@@ -274,6 +302,9 @@ pub trait StoreTx: Send {
     async fn payments(&mut self, order: OrderId) -> Result<Vec<Payment>>;
     /// Inserts a `pending` attempt numbered after the order's last one.
     async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<Payment>;
+    /// The payments with this processor reference (a split child shares its
+    /// parent's), oldest first.
+    async fn payments_by_reference(&mut self, reference: &str) -> Result<Vec<Payment>>;
     /// Writes state, amount, processor reference, failure code and review flag.
     async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()>;
     async fn refunds(&mut self, order: OrderId) -> Result<Vec<Refund>>;
@@ -283,7 +314,8 @@ pub trait StoreTx: Send {
     // Shipments and order lines.
 
     async fn shipments(&mut self, order: OrderId) -> Result<Vec<Shipment>>;
-    /// A parcel in transit with these quantities; adds them to the lines' `qty_shipped`.
+    /// A parcel with these quantities, its label made (`label_created`, the initial
+    /// state of `shipment.fsm`); adds them to the lines' `qty_shipped`.
     async fn insert_shipment(
         &mut self,
         order: OrderId,
@@ -292,16 +324,45 @@ pub trait StoreTx: Send {
         items: &[(ItemId, i64)],
         at: DateTime<Utc>,
     ) -> Result<ShipmentId>;
-    /// Moves a parcel to `delivered`, `returned` or `lost` (setting `delivered_at`
-    /// for `delivered`).
-    async fn set_shipment_state(
-        &mut self,
-        shipment: ShipmentId,
-        state: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()>;
     /// Sets a line's `qty_returned`.
     async fn set_returned(&mut self, item: ItemId, qty_returned: i64) -> Result<()>;
+    /// Sets a line's `qty_shipped` (a cancelled, lost or returned parcel's units no
+    /// longer count as shipped).
+    async fn set_shipped(&mut self, item: ItemId, qty_shipped: i64) -> Result<()>;
+    /// Reads a shipment and locks it for the rest of the transaction (lock its order
+    /// first: orders before shipments, always).
+    async fn lock_shipment(&mut self, id: ShipmentId) -> Result<Option<Shipment>>;
+    /// The shipment with this tracking number, unlocked.
+    async fn shipment_by_tracking(&mut self, tracking: &str) -> Result<Option<Shipment>>;
+    /// Sets the shipment's state to `row.to` (and `delivered_at` to `row.at` when that
+    /// is `delivered`) and appends `row` to its audit trail. `row.machine` must be
+    /// `"Shipment"` and `row.seq` must follow the trail's last; refused otherwise.
+    async fn write_shipment_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()>;
+
+    // Payments' and shipments' own audit trails, and the inbox.
+
+    /// An entity's audit trail in sequence order (empty when it has none).
+    async fn entity_trail(&mut self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>>;
+    /// Stores a webhook unless one with the same source and external id is stored:
+    /// true when it was new.
+    async fn inbox_receive(
+        &mut self,
+        source: &str,
+        external_id: &str,
+        payload: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Up to `limit` unprocessed messages of `source`, oldest received first (then by
+    /// external id).
+    async fn inbox_pending(&mut self, source: &str, limit: i64) -> Result<Vec<InboxMessage>>;
+    /// Marks a message processed with what came of it (`applied`, `duplicate`, ...).
+    async fn inbox_done(
+        &mut self,
+        source: &str,
+        external_id: &str,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// Replaces the order's lines (modify items): the new set, priced already.
     async fn replace_items(
         &mut self,

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod checks;
+mod inbox;
 mod operations;
 mod orders;
 mod shipments;
@@ -22,7 +23,7 @@ use order_core::{Engine, Order, OrderId, Store};
 
 use crate::Context;
 use crate::args::UsageError;
-use crate::cli::{Cmd, OrderCmd, ProductCmd, ShipmentCmd, StaffCmd};
+use crate::cli::{Cmd, InboxCmd, OrderCmd, ProductCmd, ShipmentCmd, StaffCmd};
 use crate::processor::Processor;
 
 /// The environment variable that stops the engine's clock at a given time (RFC 3339),
@@ -51,6 +52,10 @@ pub async fn run(ctx: &Context, command: Cmd) -> anyhow::Result<ExitCode> {
         }
         Cmd::Shipment(ShipmentCmd::Add(args)) => shipments::add(ctx, &args).await?,
         Cmd::Shipment(ShipmentCmd::Update(args)) => shipments::update(ctx, &args).await?,
+        Cmd::Shipment(ShipmentCmd::History(args)) => shipments::history(ctx, &args).await?,
+        Cmd::Inbox(InboxCmd::Receive(args)) => inbox::receive(ctx, &args).await?,
+        Cmd::Inbox(InboxCmd::Process) => inbox::process(ctx).await?,
+        Cmd::Inbox(InboxCmd::List(args)) => inbox::list(ctx, &args).await?,
         Cmd::List(args) => orders::list(ctx, &args).await?,
         Cmd::Stats => orders::stats(ctx).await?,
         Cmd::History(args) => orders::history(ctx, &args).await?,

@@ -1,15 +1,19 @@
-//! `shipment add|update`: parcels and what the carrier reports of them.
+//! `shipment add|update|history`: parcels, the events of `shipment.fsm` fired at them,
+//! and their audit trails.
 
-use order_core::engine::ShipmentLine;
+use order_core::engine::shipments::MACHINE;
+use order_core::engine::{ShipmentCommand, ShipmentLine};
 use order_core::order::Operation;
-use order_core::{OrderId, ShipmentId, Store};
+use order_core::{EntityTransition, OrderId, ShipmentId, Store, shipment};
+use serde::Serialize;
 use serde_json::json;
 
-use super::show::ShipmentView;
+use super::show::{ShipmentView, rfc3339};
 use super::{open, order, print_json};
 use crate::Context;
 use crate::args;
-use crate::cli::{ShipmentAddArgs, ShipmentUpdateArgs};
+use crate::cli::{ShipmentAddArgs, ShipmentArg, ShipmentUpdateArgs};
+use crate::table::{Table, time};
 
 /// Prints the order and the parcel (JSON), or `order ID: WHAT; fulfillment STATUS`.
 async fn print_parcel(
@@ -20,13 +24,7 @@ async fn print_parcel(
     what: impl FnOnce(&ShipmentView) -> String,
 ) -> anyhow::Result<()> {
     let current = order(store, id).await?;
-    let parcel = store
-        .shipments(id)
-        .await?
-        .iter()
-        .find(|s| s.id == shipment)
-        .map(ShipmentView::from)
-        .ok_or_else(|| anyhow::anyhow!("shipment {shipment} of order {id} disappeared"))?;
+    let parcel = parcel_view(store, id, shipment).await?;
     if ctx.json {
         return print_json(&json!({ "order": current, "shipment": parcel }));
     }
@@ -36,6 +34,21 @@ async fn print_parcel(
         current.fulfillment_status
     );
     Ok(())
+}
+
+/// The order's parcel `shipment`, or an error saying it is not the order's.
+async fn parcel_view(
+    store: &dyn Store,
+    id: OrderId,
+    shipment: ShipmentId,
+) -> anyhow::Result<ShipmentView> {
+    store
+        .shipments(id)
+        .await?
+        .iter()
+        .find(|s| s.id == shipment)
+        .map(ShipmentView::from)
+        .ok_or_else(|| anyhow::anyhow!("shipment {shipment} is not on order {id}"))
 }
 
 /// `--line` quantities, one per line: a line given twice ships the sum, so the engine
@@ -110,16 +123,185 @@ pub async fn add(ctx: &Context, args: &ShipmentAddArgs) -> anyhow::Result<()> {
     .await
 }
 
+/// The shipment machine's command of `EVENT --as ACTOR [--reason] [--dispute]`.
+fn shipment_command(args: &ShipmentUpdateArgs) -> Result<ShipmentCommand, args::UsageError> {
+    let event = args::shipment_event(&args.event)?;
+    let (actor, who) = args::shipment_actor(&args.actor)?;
+    let mut command = ShipmentCommand::new(event, actor);
+    if let Some(who) = &who {
+        command = command.by(who);
+    }
+    if let Some(reason) = &args.reason {
+        command = command.reason(args::shipment_reason(reason)?);
+    }
+    if let Some(dispute) = &args.dispute {
+        // What the `delivery_disputed` guard reads.
+        let dispute = args::text(dispute, "--dispute")?;
+        command = command.metadata(json!({ "dispute": dispute }));
+    }
+    Ok(command)
+}
+
+/// A parcel's transition, as `shipment update --json` prints it.
+#[derive(Serialize)]
+struct ParcelTransition {
+    event: shipment::Event,
+    from: shipment::State,
+    to: shipment::State,
+    seq: i64,
+    /// `carrier`, `support:NAME`, ...
+    actor: String,
+    reason: Option<shipment::Reason>,
+}
+
+/// `carrier` or `support:sam`.
+fn actor_text(kind: &str, id: Option<&str>) -> String {
+    match id {
+        Some(id) => format!("{kind}:{id}"),
+        None => kind.to_owned(),
+    }
+}
+
 pub async fn update(ctx: &Context, args: &ShipmentUpdateArgs) -> anyhow::Result<()> {
     let id = args::order_id(&args.order)?;
     let shipment = args::shipment_id(&args.shipment)?;
-    let state = args::shipment_state(&args.state)?;
+    let command = shipment_command(args)?;
     let engine = open(ctx).await?;
-    engine.shipment_update(id, shipment, state).await?;
-    print_parcel(ctx, engine.store().as_ref(), id, shipment, |_| {
-        format!("shipment {shipment} {state}")
+    let store = engine.store();
+    // A missing order or parcel in the words every other command uses.
+    order(store.as_ref(), id).await?;
+    parcel_view(store.as_ref(), id, shipment).await?;
+    let outcome = engine.fire_shipment(id, shipment, &command).await?;
+    // As after a carrier webhook: the order ships, is delivered or comes back once
+    // its parcels say so.
+    let followed = engine.follow_parcels(id).await;
+    let transition = ParcelTransition {
+        event: outcome.event,
+        from: outcome.from,
+        to: outcome.to,
+        seq: outcome.seq,
+        actor: actor_text(command.actor.as_str(), command.actor_id.as_deref()),
+        reason: command.reason,
+    };
+    if ctx.json {
+        let current = order(store.as_ref(), id).await?;
+        let parcel = parcel_view(store.as_ref(), id, shipment).await?;
+        return print_json(&json!({
+            "order": current,
+            "shipment": parcel,
+            "transition": transition,
+            "order_transition": followed,
+        }));
+    }
+    print_parcel(ctx, store.as_ref(), id, shipment, |_| {
+        format!(
+            "shipment {shipment} {} -> {} ({} by {}, seq {})",
+            transition.from, transition.to, transition.event, transition.actor, transition.seq
+        )
     })
-    .await
+    .await?;
+    if let Some(followed) = followed {
+        println!(
+            "order {id} follows its parcels: {} -> {} ({}, seq {})",
+            followed.from, followed.to, followed.event, followed.seq
+        );
+    }
+    Ok(())
+}
+
+/// One row of a parcel's audit trail, as `shipment history --json` prints it.
+#[derive(Serialize)]
+struct TrailEntry {
+    seq: i64,
+    event: String,
+    from: String,
+    to: String,
+    /// `carrier`, `support:NAME`, ...
+    actor: String,
+    actor_kind: String,
+    reason: Option<String>,
+    #[serde(rename = "override")]
+    is_override: bool,
+    /// RFC 3339, UTC: when it happened (a carrier event's own time).
+    at: String,
+    /// The carrier event (inbox message) that caused it.
+    external_id: Option<String>,
+    /// What came with the command: the carrier's sequence number, a dispute, ...
+    metadata: serde_json::Value,
+    #[serde(skip)]
+    when: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<EntityTransition> for TrailEntry {
+    fn from(row: EntityTransition) -> TrailEntry {
+        TrailEntry {
+            seq: row.seq,
+            actor: actor_text(&row.actor_kind, row.actor_id.as_deref()),
+            event: row.event,
+            from: row.from,
+            to: row.to,
+            actor_kind: row.actor_kind,
+            reason: row.reason,
+            is_override: row.is_override,
+            at: rfc3339(row.at),
+            external_id: row.external_id,
+            metadata: row.metadata,
+            when: row.at,
+        }
+    }
+}
+
+pub async fn history(ctx: &Context, args: &ShipmentArg) -> anyhow::Result<()> {
+    let id = args::order_id(&args.order)?;
+    let shipment = args::shipment_id(&args.shipment)?;
+    let engine = open(ctx).await?;
+    let store = engine.store();
+    order(store.as_ref(), id).await?;
+    // An empty trail and a parcel of another order look alike otherwise.
+    parcel_view(store.as_ref(), id, shipment).await?;
+    let entries: Vec<TrailEntry> = store
+        .entity_trail(MACHINE, shipment.0)
+        .await?
+        .into_iter()
+        .map(TrailEntry::from)
+        .collect();
+    if ctx.json {
+        return print_json(&entries);
+    }
+    if entries.is_empty() {
+        println!("shipment {shipment} of order {id} has no transitions yet");
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "SEQ",
+        "AT",
+        "EVENT",
+        "FROM",
+        "TO",
+        "ACTOR",
+        "REASON",
+        "EXTERNAL ID",
+    ])
+    .right(&[0]);
+    for e in &entries {
+        let event = if e.is_override {
+            format!("{} (override)", e.event)
+        } else {
+            e.event.clone()
+        };
+        table.row(vec![
+            e.seq.to_string(),
+            time(e.when),
+            event,
+            e.from.clone(),
+            e.to.clone(),
+            e.actor.clone(),
+            e.reason.clone().unwrap_or_default(),
+            e.external_id.clone().unwrap_or_default(),
+        ]);
+    }
+    print!("{table}");
+    Ok(())
 }
 
 #[cfg(test)]

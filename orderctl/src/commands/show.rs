@@ -29,7 +29,7 @@ pub(super) struct ParcelLine {
 #[derive(Serialize)]
 pub(super) struct ShipmentView {
     pub id: ShipmentId,
-    /// `in_transit`, `delivered`, `returned` or `lost`.
+    /// A state of `shipment.fsm`: `label_created`, `in_transit`, ..., `delivered`.
     pub state: String,
     pub carrier: String,
     pub tracking_number: Option<String>,

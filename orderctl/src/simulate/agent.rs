@@ -1,11 +1,40 @@
 //! One simulated order: its customer's habits, and the next thing that happens to it.
+//!
+//! Parcels are the carrier's business: the agent only packs them (`add_shipment`, the
+//! carrier making the label), and the order ships, is delivered or comes back as the
+//! carrier's webhooks move its parcels (the world's inbox, `follow_parcels`). The agent
+//! steps in where a shop's staff would: it packs again what was lost before the order
+//! shipped, reports lost a parcel whose tracking went silent, and takes back an order
+//! whose parcels did not all arrive.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use order_core::engine::ShipmentLine;
-use order_core::order::{Event, Reason, State};
-use order_core::{Actor, Command, Engine, FireError, OrderId};
+use order_core::engine::shipments::MACHINE;
+use order_core::engine::{ShipmentCommand, ShipmentError, ShipmentLine};
+use order_core::order::{Event, Guard, Reason, State};
+use order_core::{Actor, Command, Engine, FireError, OperationError, OrderId, Shipment, shipment};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+/// The carrier that makes the simulated shop's labels.
+pub const CARRIER_NAME: &str = "dhl";
+
+/// How long a parcel's tracking may be silent before support reports it lost: longer
+/// than any quiet spell of a journey the carrier finishes (it reports a parcel lost
+/// itself after at most a week), so support only chases parcels the carrier gave up
+/// on in a way the shop's machine refused.
+pub const CHASE_AFTER: TimeDelta = TimeDelta::days(8);
+
+/// How often packing a parcel again may find the shelf empty before the order is left
+/// as it is.
+const RESHIP_TRIES: u32 = 5;
+
+/// The parcel states in which the carrier still has the parcel.
+const IN_FLIGHT: [shipment::State; 4] = [
+    shipment::State::LabelCreated,
+    shipment::State::InTransit,
+    shipment::State::OutForDelivery,
+    shipment::State::FailedAttempt,
+];
 
 /// What this order's people will do, drawn once from the seed.
 #[derive(Clone, Debug)]
@@ -16,7 +45,6 @@ pub struct Persona {
     pub cancels_confirmed: bool,
     pub refunds_when_paid: bool,
     pub ships_in_parts: bool,
-    pub parcel_lost: bool,
     pub returns_after_delivery: bool,
     pub reopened_by_admin: bool,
 }
@@ -29,7 +57,6 @@ impl Persona {
             cancels_confirmed: rng.gen_bool(0.04),
             refunds_when_paid: rng.gen_bool(0.03),
             ships_in_parts: rng.gen_bool(0.3),
-            parcel_lost: rng.gen_bool(0.04),
             returns_after_delivery: rng.gen_bool(0.08),
             reopened_by_admin: rng.gen_bool(0.3),
         }
@@ -48,6 +75,8 @@ pub struct Agent {
     /// How many steps it took; each step draws from (seed, step).
     pub steps: u32,
     pub confirm_refusals: u32,
+    /// Times packing a lost parcel's units again found the shelf empty.
+    pub reship_refusals: u32,
     pub reopened: bool,
     pub done: bool,
 }
@@ -61,11 +90,18 @@ pub struct StepReport {
     pub refused: Vec<String>,
     /// A failure the simulation did not expect (a bug, not a business refusal).
     pub unexpected: Vec<String>,
+    /// Parcels support reported lost after their tracking went silent.
+    pub reported_lost: u64,
+    /// The order was left where it is with nothing more anyone can do: its shipped
+    /// units were all lost or returned to the sender after it shipped, so none can be
+    /// received back and `return_received` never holds (the reason, for the summary).
+    pub stranded: Option<String>,
 }
 
-/// Whether a step must run alone, in id order: it competes for stock.
+/// Whether a step must run alone, in id order: it competes for stock. Packing a parcel
+/// in `processing` takes stock when it replaces units that were lost.
 pub fn competes_for_stock(state: State) -> bool {
-    matches!(state, State::Pending | State::Cancelled)
+    matches!(state, State::Pending | State::Cancelled | State::Processing)
 }
 
 impl Agent {
@@ -100,14 +136,8 @@ impl Agent {
                 }
             }
             State::Processing => self.ship(engine, &mut report).await,
-            State::Shipped => self.deliver(engine, &mut rng, &mut report).await,
-            State::Returned => {
-                if let Err(err) = engine.receive_return(self.id).await {
-                    report.unexpected.push(format!("receive_return: {err}"));
-                }
-                let refund = Command::new(Event::Refund, Actor::system());
-                fire(engine, self.id, refund, &mut report).await.ok();
-            }
+            State::Shipped => self.shipped(engine, now, &mut report).await,
+            State::Returned => self.returned(engine, &mut report).await,
             State::Delivered => {
                 if self.persona.returns_after_delivery && !self.reopened {
                     self.reopened = true;
@@ -185,6 +215,8 @@ impl Agent {
         }
     }
 
+    /// Packs what is left to ship (a part first, for some customers); the carrier makes
+    /// the label, and the order ships once its parcels are picked up.
     async fn ship(&mut self, engine: &Engine, report: &mut StepReport) {
         let items = match engine.store().items(self.id).await {
             Ok(items) => items,
@@ -198,52 +230,173 @@ impl Agent {
                 quantity: i.quantity - i.qty_shipped,
             })
             .collect();
-        let parcel = if self.persona.ships_in_parts
-            && left.len() > 1
-            && items.iter().all(|i| i.qty_shipped == 0)
-        {
+        if left.is_empty() {
+            // Everything is packed: the order ships when the carrier picks the last
+            // parcel up. The inbox moves it on; this only catches up if it could not.
+            if engine.follow_parcels(self.id).await.is_some() {
+                report.fired += 1;
+            }
+            return;
+        }
+        let nothing_shipped = items.iter().all(|i| i.qty_shipped == 0);
+        let parcel = if self.persona.ships_in_parts && left.len() > 1 && nothing_shipped {
             &left[..1]
         } else {
             &left[..]
         };
-        if !parcel.is_empty() {
-            let tracking = format!("TRK-{}-{}", self.id, self.steps);
-            if let Err(err) = engine
-                .add_shipment(self.id, parcel, "dhl", Some(&tracking))
-                .await
-            {
-                report.unexpected.push(format!("add_shipment: {err}"));
-            }
-        }
-        let ship = Command::new(Event::Ship, Actor::system());
-        // Refused while parts are still on the shelf: counted as a guard refusal.
-        fire(engine, self.id, ship, report).await.ok();
-    }
-
-    async fn deliver(&mut self, engine: &Engine, rng: &mut SmallRng, report: &mut StepReport) {
-        let shipments = match engine.store().shipments(self.id).await {
-            Ok(shipments) => shipments,
-            Err(err) => return report.unexpected.push(format!("shipments: {err}")),
-        };
-        for shipment in shipments.iter().filter(|s| s.state == "in_transit") {
-            let outcome = if self.persona.parcel_lost {
-                "lost"
-            } else {
-                "delivered"
-            };
-            if rng.gen_bool(0.7) {
-                if let Err(err) = engine.shipment_update(self.id, shipment.id, outcome).await {
-                    report.unexpected.push(format!("shipment_update: {err}"));
+        match engine
+            .add_shipment(self.id, parcel, CARRIER_NAME, None)
+            .await
+        {
+            Ok(_) => {}
+            // Units of a parcel lost before the order shipped are gone, and the shelf
+            // may have no more of a scarce product.
+            Err(OperationError::OutOfStock { .. }) => {
+                report.refused.push("out_of_stock:reship".to_owned());
+                self.reship_refusals += 1;
+                if nothing_shipped {
+                    let refund = Command::new(Event::Refund, Actor::support("sue"))
+                        .reason(Reason::LostInTransit)
+                        .note("lost in transit, none left to send");
+                    fire(engine, self.id, refund, report).await.ok();
+                } else if self.reship_refusals >= RESHIP_TRIES {
+                    self.done = true;
+                    report.stranded = Some("lost parcel, out of stock".to_owned());
                 }
             }
+            Err(err) => report.unexpected.push(format!("add_shipment: {err}")),
         }
-        let event = if self.persona.parcel_lost {
-            Event::ReturnToSender
-        } else {
-            Event::Deliver
+    }
+
+    /// The order is on its way: support chases parcels gone silent, and once every
+    /// parcel's journey ended without the order following (some were lost or returned
+    /// to the sender), takes the order back so that it can be refunded.
+    async fn shipped(&mut self, engine: &Engine, now: DateTime<Utc>, report: &mut StepReport) {
+        let parcels = match engine.store().shipments(self.id).await {
+            Ok(parcels) => parcels,
+            Err(err) => return report.unexpected.push(format!("shipments: {err}")),
         };
-        let command = Command::new(event, Actor::carrier());
-        fire(engine, self.id, command, report).await.ok();
+        let in_flight: Vec<&Shipment> = parcels
+            .iter()
+            .filter(|p| IN_FLIGHT.iter().any(|s| s.as_str() == p.state))
+            .collect();
+        if !in_flight.is_empty() {
+            for parcel in in_flight {
+                self.chase(engine, parcel, now, report).await;
+            }
+            return;
+        }
+        // Every parcel delivered, or every one returned: the order follows by itself.
+        if engine.follow_parcels(self.id).await.is_some() {
+            report.fired += 1;
+            return;
+        }
+        let lost = parcels
+            .iter()
+            .any(|p| p.state == shipment::State::Lost.as_str());
+        let reason = if lost {
+            Reason::LostInTransit
+        } else {
+            self.return_reason(engine, &parcels).await
+        };
+        let back = Command::new(Event::ReturnToSender, Actor::support("sam"))
+            .reason(reason)
+            .note("not every parcel arrived");
+        fire(engine, self.id, back, report).await.ok();
+    }
+
+    /// The reason the carrier gave for the first parcel it returned, as the order
+    /// machine's reason; `other` when it has none of its own.
+    async fn return_reason(&self, engine: &Engine, parcels: &[Shipment]) -> Reason {
+        let returned = shipment::State::ReturnedToSender.as_str();
+        for parcel in parcels.iter().filter(|p| p.state == returned) {
+            let Ok(trail) = engine.store().entity_trail(MACHINE, parcel.id.0).await else {
+                continue;
+            };
+            let given = trail.last().and_then(|row| row.reason.as_deref());
+            if let Some(reason) = given.and_then(|r| r.parse::<Reason>().ok()) {
+                return reason;
+            }
+        }
+        Reason::Other
+    }
+
+    /// Reports `parcel` lost when the carrier has said nothing of it for
+    /// [`CHASE_AFTER`].
+    async fn chase(
+        &self,
+        engine: &Engine,
+        parcel: &Shipment,
+        now: DateTime<Utc>,
+        report: &mut StepReport,
+    ) {
+        if parcel.state == shipment::State::LabelCreated.as_str() {
+            return;
+        }
+        let trail = match engine.store().entity_trail(MACHINE, parcel.id.0).await {
+            Ok(trail) => trail,
+            Err(err) => return report.unexpected.push(format!("entity_trail: {err}")),
+        };
+        let last_heard = trail
+            .iter()
+            .rev()
+            .find(|row| row.actor_kind == shipment::ActorKind::Carrier.as_str())
+            .map_or(parcel.shipped_at, |row| row.at);
+        if now - last_heard < CHASE_AFTER {
+            return;
+        }
+        let command =
+            ShipmentCommand::new(shipment::Event::ReportLost, shipment::ActorKind::Support)
+                .by("sam")
+                .reason(shipment::Reason::LostInTransit);
+        match engine.fire_shipment(self.id, parcel.id, &command).await {
+            Ok(_) => {
+                report.reported_lost += 1;
+                if engine.follow_parcels(self.id).await.is_some() {
+                    report.fired += 1;
+                }
+            }
+            Err(ShipmentError::Refused(refusal)) => {
+                report
+                    .refused
+                    .push(format!("shipment:{}", refusal_kind(&refusal)));
+            }
+            Err(err) => report.unexpected.push(format!("report_lost: {err}")),
+        }
+    }
+
+    /// The warehouse takes back what came back, and the system refunds.
+    async fn returned(&mut self, engine: &Engine, report: &mut StepReport) {
+        if let Err(err) = engine.receive_return(self.id).await {
+            report.unexpected.push(format!("receive_return: {err}"));
+        }
+        let refund = Command::new(Event::Refund, Actor::system());
+        if let Err(FireError::GuardFailed {
+            guard: Guard::ReturnReceived,
+            ..
+        }) = fire(engine, self.id, refund, report).await
+        {
+            // Nothing of it counts as shipped any more: every parcel was lost or came
+            // back to the shop, so nothing can be received, and no rule refunds it.
+            let items = engine.store().items(self.id).await.unwrap_or_default();
+            if items.iter().all(|i| i.qty_shipped == 0) {
+                self.done = true;
+                report.stranded = Some("returned with no units shipped".to_owned());
+            }
+        }
+    }
+}
+
+/// A refusal of the shipment machine by kind, e.g. `guard_failed`.
+fn refusal_kind(refusal: &order_core::engine::machine::Refusal<shipment::Machine>) -> &'static str {
+    use order_core::engine::machine::Refusal;
+    match refusal {
+        Refusal::InvalidTransition { .. } => "invalid_transition",
+        Refusal::ActorNotAllowed { .. } => "actor_not_allowed",
+        Refusal::ReasonRequired { .. } => "reason_required",
+        Refusal::OutsideWindow { .. } => "outside_window",
+        Refusal::GuardFailed { .. } => "guard_failed",
+        _ => "refused",
     }
 }
 

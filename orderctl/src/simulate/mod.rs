@@ -1,13 +1,20 @@
 //! `orderctl simulate`: a realistic shop on the embedded database and a simulated
 //! clock. Customers order from a catalog with scarce stock; workers drive the orders
 //! through their lives at once, with cancellations, declined and timed-out payments,
-//! parcels shipped in parts or lost, returns, staff overrides, and a bulk clean-up of
+//! parcels shipped in parts, returns, staff overrides, and a bulk clean-up of
 //! abandoned carts at the end; then `verify` must find nothing wrong.
 //!
+//! Parcels go through a simulated carrier: it makes their labels and lives each
+//! parcel's journey (scans, failed attempts, returns to the sender, losses), telling
+//! the shop by webhooks that come late, twice or out of order. Every tick the world
+//! receives the deliveries due into the inbox and processes it, which moves the parcels
+//! through `shipment.fsm` and their orders on (`follow_parcels`).
+//!
 //! A run is deterministic for its seed: every choice draws from (seed, order, step),
-//! the payment simulator draws per idempotency key, and the steps that compete for
-//! stock run one at a time in id order, so the concurrent ones cannot change each
-//! other's outcome.
+//! the payment simulator draws per idempotency key, the carrier per label key and
+//! tracking number, the inbox is processed between the workers' steps, and the steps
+//! that compete for stock run one at a time in id order, so the concurrent ones cannot
+//! change each other's outcome.
 
 mod agent;
 mod report;
@@ -21,7 +28,9 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use order_core::bulk::{BulkOptions, BulkTarget};
+use order_core::carrier::{CarrierSimulator, CarrierSimulatorConfig};
 use order_core::clock::ManualClock;
+use order_core::engine::inbox::InboxReport;
 use order_core::order::{ActorKind, Event, Reason, State};
 use order_core::payment::{Simulator, SimulatorConfig};
 use order_core::{Actor, Command, Engine, NewOrder, OrderQuery, Store};
@@ -95,6 +104,7 @@ pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<Ex
     let mut world = World::new(store.clone(), args);
     world.run().await?;
     world.clean_up().await?;
+    world.count_parcels().await?;
     let elapsed = started.elapsed();
     let findings = store.verify().await.context("verify failed to run")?;
     let summary =
@@ -150,11 +160,40 @@ async fn prepare(ctx: &crate::Context, reset: bool) -> anyhow::Result<Arc<dyn St
 /// What happened, summed over the run.
 #[derive(Debug, Default)]
 pub struct Tally {
+    /// Order transitions, the ones the inbox made as orders followed their parcels
+    /// included.
     pub fired: u64,
     pub refused: BTreeMap<String, u64>,
     pub unexpected: Vec<String>,
     pub bulk: BTreeMap<String, usize>,
     pub simulated_days: i64,
+    pub carrier: CarrierTally,
+    /// Parcels per state at the end (delivered, lost and returned_to_sender always
+    /// present).
+    pub parcels: BTreeMap<String, u64>,
+    /// Orders left with nothing more to do, by why.
+    pub stranded: BTreeMap<String, u64>,
+}
+
+/// The carrier's webhooks and what the inbox made of them, summed over the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CarrierTally {
+    /// Webhook deliveries received, duplicates included.
+    pub events_received: u64,
+    /// Deliveries of an event the inbox already held, dropped on receipt.
+    pub duplicates_dropped: u64,
+    /// Events applied to their parcels.
+    pub applied: u64,
+    /// Events older than the parcel's last applied one, dropped.
+    pub stale: u64,
+    /// Events the parcel's machine refused.
+    pub refused: u64,
+    /// Events still waiting for an earlier one at the end.
+    pub waiting: u64,
+    /// Order transitions the inbox made (ship, deliver, return_to_sender).
+    pub orders_followed: u64,
+    /// Parcels support reported lost after their tracking went silent.
+    pub reported_lost_by_support: u64,
 }
 
 impl Tally {
@@ -164,12 +203,27 @@ impl Tally {
             *self.refused.entry(kind).or_insert(0) += 1;
         }
         self.unexpected.extend(report.unexpected);
+        self.carrier.reported_lost_by_support += report.reported_lost;
+        if let Some(why) = report.stranded {
+            *self.stranded.entry(why).or_insert(0) += 1;
+        }
+    }
+
+    fn add_inbox(&mut self, report: &InboxReport) {
+        let count = |n: usize| n as u64;
+        self.carrier.applied += count(report.applied);
+        self.carrier.stale += count(report.stale);
+        self.carrier.refused += count(report.refused);
+        self.carrier.waiting = count(report.waiting);
+        self.carrier.orders_followed += count(report.orders_followed);
+        self.fired += count(report.orders_followed);
     }
 }
 
 struct World {
     engine: Engine,
     clock: Arc<ManualClock>,
+    carrier: Arc<CarrierSimulator>,
     agents: Vec<Agent>,
     workers: usize,
     orders: usize,
@@ -179,8 +233,9 @@ struct World {
 }
 
 impl World {
-    /// The shop's engine on `store`: a clock at the simulation's start, and a payment
-    /// simulator with the run's rates that draws per idempotency key.
+    /// The shop's engine on `store`: a clock at the simulation's start, a payment
+    /// simulator with the run's rates that draws per idempotency key, and a carrier
+    /// simulator seeded from the run's seed on the same clock, which makes the labels.
     fn new(store: Arc<dyn Store>, args: &SimulateArgs) -> World {
         let clock = Arc::new(ManualClock::new(start_time()));
         let payments = Arc::new(Simulator::new(SimulatorConfig {
@@ -192,9 +247,14 @@ impl World {
             keyed: true,
             ..SimulatorConfig::default()
         }));
+        let carrier = Arc::new(
+            CarrierSimulator::new(CarrierSimulatorConfig::default().with_seed(args.seed))
+                .with_clock(clock.clone()),
+        );
         let engine = Engine::new(store)
             .with_clock(clock.clone())
-            .with_payments(payments);
+            .with_payments(payments)
+            .with_carrier(carrier.clone());
         let progress = ProgressBar::new(args.orders as u64);
         progress.set_style(
             ProgressStyle::with_template(
@@ -206,6 +266,7 @@ impl World {
         World {
             engine,
             clock,
+            carrier,
             agents: Vec::new(),
             workers: args.workers,
             orders: args.orders,
@@ -280,15 +341,59 @@ impl World {
             due: now + TimeDelta::minutes(rng.gen_range(0..60)),
             steps: 0,
             confirm_refusals: 0,
+            reship_refusals: 0,
             reopened: false,
             done: false,
         });
         Ok(())
     }
 
+    /// The carrier's webhooks due at `now` into the inbox, then the inbox processed:
+    /// parcels move, and their orders follow. It runs between the workers' steps.
+    async fn carrier_news(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let deliveries = self.carrier.events_until(now);
+        for event in &deliveries {
+            self.tally.carrier.events_received += 1;
+            let new = self
+                .engine
+                .receive_carrier_event(event)
+                .await
+                .context("cannot receive a carrier webhook")?;
+            if !new {
+                self.tally.carrier.duplicates_dropped += 1;
+            }
+        }
+        if deliveries.is_empty() && self.tally.carrier.waiting == 0 {
+            return Ok(());
+        }
+        let report = self
+            .engine
+            .process_carrier_inbox()
+            .await
+            .context("cannot process the carrier inbox")?;
+        self.tally.add_inbox(&report);
+        Ok(())
+    }
+
+    /// Parcels per state, once the run is over.
+    async fn count_parcels(&mut self) -> anyhow::Result<()> {
+        let mut parcels: BTreeMap<String, u64> = ["delivered", "lost", "returned_to_sender"]
+            .into_iter()
+            .map(|state| (state.to_owned(), 0))
+            .collect();
+        for agent in &self.agents {
+            for parcel in self.engine.store().shipments(agent.id).await? {
+                *parcels.entry(parcel.state).or_insert(0) += 1;
+            }
+        }
+        self.tally.parcels = parcels;
+        Ok(())
+    }
+
     /// Runs every due step: those competing for stock alone in id order, the others on
-    /// the workers at once.
+    /// the workers at once; the carrier's news first.
     async fn tick(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+        self.carrier_news(now).await?;
         let due: Vec<usize> = (0..self.agents.len())
             .filter(|&i| !self.agents[i].done && self.agents[i].due <= now)
             .collect();
@@ -405,6 +510,7 @@ mod tests {
             .set_draw_target(indicatif::ProgressDrawTarget::hidden());
         world.run().await.expect("the simulation runs");
         world.clean_up().await.expect("the clean-up runs");
+        world.count_parcels().await.expect("parcels counted");
         let findings = store.verify().await.expect("verify runs");
         report::Summary::collect(
             store.as_ref(),
@@ -437,6 +543,12 @@ mod tests {
         assert_eq!(one.refusals, four.refusals);
         assert_eq!(one.transitions, four.transitions);
         assert_eq!(one.payment, four.payment);
+        assert_eq!(one.carrier, four.carrier);
+        assert_eq!(one.parcels, four.parcels);
+        assert!(
+            one.carrier.applied > 0 && one.parcels["delivered"] > 0,
+            "{one:#?}"
+        );
         let other = simulate(dir.path(), "other.db", 8, 4).await;
         assert_ne!(
             (&one.states, &one.refusals),

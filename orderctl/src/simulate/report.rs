@@ -6,7 +6,7 @@ use std::time::Duration;
 use order_core::{Finding, OrderQuery, Store};
 use serde::Serialize;
 
-use super::{SimulateArgs, Tally};
+use super::{CarrierTally, SimulateArgs, Tally};
 
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -22,6 +22,13 @@ pub struct Summary {
     pub simulated_days: i64,
     pub refusals: BTreeMap<String, u64>,
     pub bulk_cleanup: BTreeMap<String, usize>,
+    /// The carrier's webhooks and what the inbox made of them.
+    pub carrier: CarrierTally,
+    /// Parcels per state at the end.
+    pub parcels: BTreeMap<String, u64>,
+    /// Orders left with nothing more anyone can do, by why (not failures of the run:
+    /// the machines have no way on for them).
+    pub stranded: BTreeMap<String, u64>,
     pub unexpected: Vec<String>,
     pub findings: Vec<Finding>,
 }
@@ -57,6 +64,9 @@ impl Summary {
             simulated_days: tally.simulated_days,
             refusals: tally.refused.clone(),
             bulk_cleanup: tally.bulk.clone(),
+            carrier: tally.carrier.clone(),
+            parcels: tally.parcels.clone(),
+            stranded: tally.stranded.clone(),
             unexpected: tally.unexpected.clone(),
             findings,
         })
@@ -102,6 +112,34 @@ impl Summary {
         section(
             "bulk clean-up",
             self.bulk_cleanup
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string())),
+        );
+        let c = &self.carrier;
+        section(
+            "carrier webhooks",
+            [
+                ("received", c.events_received),
+                ("duplicates dropped", c.duplicates_dropped),
+                ("applied", c.applied),
+                ("stale", c.stale),
+                ("refused", c.refused),
+                ("still waiting", c.waiting),
+                ("orders moved on", c.orders_followed),
+                ("reported lost by support", c.reported_lost_by_support),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string())),
+        );
+        section(
+            "parcels",
+            self.parcels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.to_string())),
+        );
+        section(
+            "orders stranded",
+            self.stranded
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.to_string())),
         );

@@ -4,8 +4,8 @@
 //! and `conformance!` to instantiate every check as a `#[tokio::test]` for one adapter.
 //!
 //! Everything adapter-specific lives behind [`RawSql`]: a statement runner (built from
-//! `SqliteStore::pool()` here) and the statements that lift the audit trail's
-//! append-only guard, so that a check can break stored data on purpose. The statements
+//! `SqliteStore::pool()` here) and the statements that lift the audit trails'
+//! append-only guards, so that a check can break stored data on purpose. The statements
 //! the checks issue themselves are plain SQL that SQLite and PostgreSQL both accept.
 //! The PostgreSQL adapter instantiates the same suite with its own store and hook:
 //! `conformance!(postgres, make_pg_store(), pg_raw);`.
@@ -13,7 +13,10 @@
 //! The checks never read through the store while one of its transactions is open (an
 //! in-memory SQLite store has a single connection), and never reuse a transaction after
 //! a statement in it failed (PostgreSQL aborts such a transaction): each refusal gets a
-//! transaction of its own, rolled back.
+//! transaction of its own, rolled back. The checks of `write_shipment_transition`,
+//! `set_shipped` and `inbox_done` test the trait's promise instead, that a refusal
+//! (`StoreError::Invalid`) leaves the transaction usable: they are refused several times
+//! in one transaction, then write and commit in it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,11 +26,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use order_core::order::Event::{Cancel, Confirm, Reopen};
 use order_core::order::State::{Cancelled, Confirmed, Paid, Pending};
 use order_core::order::{ActorKind, Event, Reason, State};
-use order_core::store::{Movement, NewMessage, NewPayment, NewTransition};
+use order_core::store::{Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition};
 use order_core::{
-    Attempt, Finding, FulfillmentStatus, NewOrder, Order, OrderId, OrderItem, OrderQuery, Payment,
-    PaymentId, PaymentStatus, Product, ProductId, Refund, Shipment, SqliteStore, Store, StoreError,
-    TransitionRecord,
+    Attempt, EntityTransition, Finding, FulfillmentStatus, InboxMessage, ItemId, NewOrder, Order,
+    OrderId, OrderItem, OrderQuery, Payment, PaymentId, PaymentStatus, Product, ProductId, Refund,
+    Shipment, ShipmentId, SqliteStore, Store, StoreError, TransitionRecord,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -42,6 +45,8 @@ struct RawSql {
     /// Statements that lift the database's refusal of UPDATE and DELETE on
     /// `order_transitions`, so that a check can break the audit trail.
     lift_audit_guard: &'static [&'static str],
+    /// The same for `entity_transitions`, the trails of payments and shipments.
+    lift_entity_guard: &'static [&'static str],
 }
 
 impl RawSql {
@@ -50,7 +55,15 @@ impl RawSql {
     }
 
     async fn lift_audit_guard(&self) {
-        for sql in self.lift_audit_guard {
+        self.run_all(self.lift_audit_guard).await;
+    }
+
+    async fn lift_entity_guard(&self) {
+        self.run_all(self.lift_entity_guard).await;
+    }
+
+    async fn run_all(&self, statements: &[&str]) {
+        for sql in statements {
             self.exec(*sql)
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -85,6 +98,15 @@ macro_rules! conformance {
             verify_is_clean_on_consistent_data,
             verify_reports_a_tampered_product_counter,
             verify_reports_a_broken_audit_sequence,
+            shipment_transitions_move_the_parcel_and_append_its_trail,
+            shipment_transition_refusals_write_nothing_and_keep_the_tx,
+            the_entity_trail_is_append_only,
+            shipments_are_found_by_id_and_tracking_number,
+            set_shipped_sets_a_lines_shipped_quantity,
+            verify_reports_a_tampered_shipment_state,
+            the_inbox_keeps_a_message_once,
+            inbox_pending_is_oldest_first_and_limited,
+            inbox_done_records_the_outcome,
         );
     };
     (@checks $adapter:ident, $make:expr, $raw:expr; $($check:ident),* $(,)?) => {
@@ -131,6 +153,10 @@ fn sqlite_raw(store: &SqliteStore) -> RawSql {
         lift_audit_guard: &[
             "DROP TRIGGER order_transitions_no_update",
             "DROP TRIGGER order_transitions_no_delete",
+        ],
+        lift_entity_guard: &[
+            "DROP TRIGGER entity_transitions_no_update",
+            "DROP TRIGGER entity_transitions_no_delete",
         ],
     }
 }
@@ -270,12 +296,16 @@ fn checks(findings: &[Finding]) -> Vec<&str> {
 // The checks.
 
 // The checks, after the macros they use (macros are in scope from their definition on).
+mod inbox;
 mod inventory;
 mod orders;
+mod shipments;
 mod trail;
 
+use inbox::*;
 use inventory::*;
 use orders::*;
+use shipments::*;
 use trail::*;
 
 // The same suite on PostgreSQL: a throwaway cluster (or `DATABASE_URL`), a fresh
@@ -303,6 +333,9 @@ fn postgres_raw(store: &order_core::PostgresStore) -> RawSql {
         }),
         lift_audit_guard: &[
             "ALTER TABLE order_transitions DISABLE TRIGGER order_transitions_append_only",
+        ],
+        lift_entity_guard: &[
+            "ALTER TABLE entity_transitions DISABLE TRIGGER entity_transitions_append_only",
         ],
     }
 }

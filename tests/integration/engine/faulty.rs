@@ -9,11 +9,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 use order_core::order::{ActorKind, State};
 use order_core::payment::SimulatorConfig;
-use order_core::store::{Movement, NewMessage, NewPayment, NewTransition, Result as StoreResult};
+use order_core::store::{
+    Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition, Result as StoreResult,
+};
 use order_core::{
-    Attempt, Finding, ItemId, NewOrder, Order, OrderId, OrderItem, OrderQuery, OutboxMessage,
-    Payment, Product, ProductId, Refund, Shipment, ShipmentId, Staff, Store, StoreError, StoreTx,
-    TransitionRecord,
+    Attempt, EntityTransition, Finding, InboxMessage, ItemId, NewOrder, Order, OrderId, OrderItem,
+    OrderQuery, OutboxMessage, Payment, Product, ProductId, Refund, Shipment, ShipmentId, Staff,
+    Store, StoreError, StoreTx, TransitionRecord,
 };
 
 use super::harness::Shop;
@@ -112,6 +114,8 @@ impl Store for FaultyStore {
         fn payments[](id: OrderId) -> Vec<Payment>;
         fn refunds[](id: OrderId) -> Vec<Refund>;
         fn shipments[](id: OrderId) -> Vec<Shipment>;
+        fn entity_trail['a](machine: &'a str, entity: i64) -> Vec<EntityTransition>;
+        fn inbox['a](source: &'a str) -> Vec<InboxMessage>;
         fn list['a](query: &'a OrderQuery) -> Vec<Order>;
         fn count_by_state['a](query: &'a OrderQuery) -> Vec<(State, i64)>;
         fn count_by_status[]() -> (Vec<(String, i64)>, Vec<(String, i64)>);
@@ -140,6 +144,7 @@ impl StoreTx for FaultyTx {
         fn reserved_by[](order: OrderId) -> Vec<(ProductId, i64)>;
         fn restocked_by[](order: OrderId) -> Vec<(ProductId, i64)>;
         fn payments[](order: OrderId) -> Vec<Payment>;
+        fn payments_by_reference['a](reference: &'a str) -> Vec<Payment>;
         fn insert_payment['a, 'b](payment: &'a NewPayment<'b>) -> Payment;
         fn update_payment['a](payment: &'a Payment, at: DateTime<Utc>) -> ();
         fn refunds[](order: OrderId) -> Vec<Refund>;
@@ -147,8 +152,15 @@ impl StoreTx for FaultyTx {
         fn update_refund_state['a, 'b](key: &'a str, state: &'b str) -> ();
         fn shipments[](order: OrderId) -> Vec<Shipment>;
         fn insert_shipment['a, 'b, 'c](order: OrderId, carrier: &'a str, tracking: Option<&'b str>, items: &'c [(ItemId, i64)], at: DateTime<Utc>) -> ShipmentId;
-        fn set_shipment_state['a](shipment: ShipmentId, state: &'a str, at: DateTime<Utc>) -> ();
         fn set_returned[](item: ItemId, qty_returned: i64) -> ();
+        fn set_shipped[](item: ItemId, qty_shipped: i64) -> ();
+        fn lock_shipment[](id: ShipmentId) -> Option<Shipment>;
+        fn shipment_by_tracking['a](tracking: &'a str) -> Option<Shipment>;
+        fn write_shipment_transition['a, 'b](row: &'a NewEntityTransition<'b>) -> ();
+        fn entity_trail['a](machine: &'a str, entity: i64) -> Vec<EntityTransition>;
+        fn inbox_receive['a, 'b, 'c](source: &'a str, external_id: &'b str, payload: &'c serde_json::Value, at: DateTime<Utc>) -> bool;
+        fn inbox_pending['a](source: &'a str, limit: i64) -> Vec<InboxMessage>;
+        fn inbox_done['a, 'b, 'c](source: &'a str, external_id: &'b str, outcome: &'c str, at: DateTime<Utc>) -> ();
         fn replace_items['a](order: OrderId, items: &'a [(ProductId, i64, i64)]) -> ();
         fn move_items['a](items: &'a [ItemId], to: OrderId) -> ();
         fn insert_child_order['a](parent: &'a Order, state: State, at: DateTime<Utc>) -> Order;

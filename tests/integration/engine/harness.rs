@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use order_core::clock::ManualClock;
-use order_core::engine::ShipmentLine;
+use order_core::clock::Clock as _;
+use order_core::engine::{ShipmentCommand, ShipmentLine};
 use order_core::order::{ActorKind, Event, Reason, State};
 use order_core::payment::{Simulator, SimulatorConfig};
-use order_core::{Actor, Command, Engine, NewOrder, OrderId, PostgresStore, SqliteStore, Store};
+use order_core::{
+    Actor, Command, Engine, NewOrder, OrderId, PostgresStore, ShipmentId, SqliteStore, Store,
+};
 
 pub const CUSTOMER: &str = "ann@example.com";
 pub const SUPPORT: &str = "sam";
@@ -127,6 +130,12 @@ impl Shop {
         }
     }
 
+    /// The same shop, its labels made by `carrier`.
+    pub fn with_carrier(mut self, carrier: Arc<dyn order_core::carrier::Carrier>) -> Shop {
+        self.engine = self.engine.clone().with_carrier(carrier);
+        self
+    }
+
     /// A new order of two widgets and a gadget.
     pub async fn order(&self) -> OrderId {
         self.order_of(&[("WIDGET", 2), ("GADGET", 1)]).await
@@ -166,7 +175,8 @@ impl Shop {
         id
     }
 
-    async fn drive(&self, id: OrderId, state: State) {
+    /// Brings an order from `pending` into `state` (see `order_in`).
+    pub async fn drive(&self, id: OrderId, state: State) {
         let path: &[State] = match state {
             State::Pending => &[],
             State::Confirmed => &[State::Confirmed],
@@ -219,8 +229,7 @@ impl Shop {
             }
             State::Delivered => {
                 for shipment in self.store.shipments(id).await.expect("readable") {
-                    self.engine
-                        .shipment_update(id, shipment.id, "delivered")
+                    self.deliver_parcel(id, shipment.id)
                         .await
                         .expect("delivered");
                 }
@@ -256,6 +265,43 @@ impl Shop {
             .add_shipment(id, &lines, "dhl", Some("TRACK-1"))
             .await
             .expect("the parcel is added");
+    }
+
+    /// Takes a parcel through the carrier's steps to `delivered` (nothing when it is
+    /// there already): pickup, at the next pickup slot when the carrier's hours are
+    /// over, then out for delivery and delivered.
+    pub async fn deliver_parcel(
+        &self,
+        id: OrderId,
+        shipment: ShipmentId,
+    ) -> Result<(), order_core::engine::ShipmentError> {
+        use order_core::shipment::{ActorKind as By, Event as Step, Machine as Parcel};
+        let parcel = self.store.shipments(id).await.expect("readable");
+        let state = parcel
+            .iter()
+            .find(|p| p.id == shipment)
+            .map_or("label_created", |p| p.state.as_str())
+            .to_owned();
+        let pickup = <Parcel as statemachine::Machine>::calendar("carrier_pickup")
+            .expect("shipment.fsm declares carrier_pickup");
+        let now = self.clock.now();
+        let mut at = if pickup.is_open(now) {
+            now
+        } else {
+            pickup.next_open(now).unwrap_or(now)
+        };
+        let steps: &[Step] = match state.as_str() {
+            "label_created" => &[Step::PickUp, Step::Dispatch, Step::Deliver],
+            "in_transit" | "failed_attempt" => &[Step::Dispatch, Step::Deliver],
+            "out_for_delivery" => &[Step::Deliver],
+            _ => &[],
+        };
+        for step in steps {
+            let command = ShipmentCommand::new(*step, By::Carrier).at(at);
+            self.engine.fire_shipment(id, shipment, &command).await?;
+            at += chrono::TimeDelta::hours(2);
+        }
+        Ok(())
     }
 
     /// The actor of a kind: the order's owner, staff who hold their role, services.

@@ -57,6 +57,10 @@ async fn a_whole_order_goes_from_pending_to_delivered() {
             "payment_received",
             "processing_started",
             "order_shipped",
+            // The parcel's own, on the order's outbox.
+            "shipment_picked_up",
+            "out_for_delivery",
+            "shipment_delivered",
             "order_delivered"
         ]
     );
@@ -457,10 +461,7 @@ async fn shipping_waits_for_every_unit_and_delivery_for_every_parcel() {
 
     shop.ship_everything(id).await;
     shop.fire(id, Event::Ship, Actor::system()).await;
-    shop.engine
-        .shipment_update(id, parcel, "delivered")
-        .await
-        .expect("delivered");
+    shop.deliver_parcel(id, parcel).await.expect("delivered");
     let early = shop
         .engine
         .fire(id, command(Event::Deliver, Actor::carrier()))
@@ -473,8 +474,7 @@ async fn shipping_waits_for_every_unit_and_delivery_for_every_parcel() {
         })
     ));
     for shipment in shop.store.shipments(id).await.expect("readable") {
-        shop.engine
-            .shipment_update(id, shipment.id, "delivered")
+        shop.deliver_parcel(id, shipment.id)
             .await
             .expect("delivered");
     }

@@ -16,6 +16,14 @@ mod harness;
 mod lifecycle;
 #[path = "model.rs"]
 mod model;
+#[path = "parcels.rs"]
+mod parcels;
+#[path = "reconcile.rs"]
+mod reconcile;
+#[path = "killed.rs"]
+mod killed;
+#[path = "webhooks.rs"]
+mod webhooks;
 #[path = "operations.rs"]
 mod operations;
 #[path = "table.rs"]

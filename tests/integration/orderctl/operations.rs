@@ -92,7 +92,7 @@ fn an_order_goes_from_confirmed_to_refunded_after_a_return() {
     ]);
     assert_eq!(first["order"]["fulfillment_status"], "partially_shipped");
     let parcel = &first["shipment"];
-    assert_eq!(parcel["state"], "in_transit");
+    assert_eq!(parcel["state"], "label_created");
     assert_eq!(parcel["carrier"], "DHL");
     assert_eq!(parcel["tracking_number"], "T-1");
     assert_eq!(
@@ -126,21 +126,33 @@ fn an_order_goes_from_confirmed_to_refunded_after_a_return() {
         "orderctl: `change_address` is not allowed in `shipped`; it is allowed in: pending, confirmed, paid"
     );
 
-    // The carrier delivers both parcels, then the order.
+    // The carrier delivers both parcels, and the order follows.
     let parcels = [
         first["shipment"]["id"].to_string(),
         rest["shipment"]["id"].to_string(),
     ];
-    let delivered = shop.json(&["shipment", "update", &id, &parcels[0], "delivered"]);
+    let carry = |parcel: &str, event: &str| {
+        shop.json(&["shipment", "update", &id, parcel, event, "--as", "carrier"])
+    };
+    for event in ["pick_up", "dispatch"] {
+        carry(&parcels[0], event);
+    }
+    let delivered = carry(&parcels[0], "deliver");
     assert_eq!(delivered["shipment"]["state"], "delivered");
     assert_eq!(
         delivered["shipment"]["delivered_at"],
         "2026-03-04T10:00:00Z"
     );
     assert_eq!(delivered["order"]["fulfillment_status"], "shipped");
-    let delivered = shop.json(&["shipment", "update", &id, &parcels[1], "delivered"]);
+    assert_eq!(delivered["order_transition"], Value::Null);
+    for event in ["pick_up", "dispatch"] {
+        carry(&parcels[1], event);
+    }
+    let delivered = carry(&parcels[1], "deliver");
     assert_eq!(delivered["order"]["fulfillment_status"], "delivered");
-    fire(&shop, &id, "deliver", "carrier", &[], "delivered");
+    assert_eq!(delivered["order"]["state"], "delivered");
+    assert_eq!(delivered["order_transition"]["event"], "deliver");
+    assert_eq!(delivered["order_transition"]["to"], "delivered");
 
     // A return: authorized by support, received by the warehouse, refunded.
     let reason = ["--reason", "damaged_in_transit"];
@@ -175,7 +187,8 @@ fn an_order_goes_from_confirmed_to_refunded_after_a_return() {
         .iter()
         .map(|s| &s["state"])
         .collect();
-    assert_eq!(states, ["returned", "returned"]);
+    // The parcels' own journeys ended at the door; the return is the order's.
+    assert_eq!(states, ["delivered", "delivered"]);
     let attempts = shown["attempts"].as_array().expect("attempts");
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert_eq!(attempts[0]["event"], "ship");
@@ -403,7 +416,7 @@ fn shipments_refuse_what_the_order_does_not_hold() {
         assert_eq!(refused(2, &[bad]), message);
     }
 
-    // Nothing was shipped by the refusals; one parcel, then its carrier's reports.
+    // Nothing was shipped by the refusals; one parcel, then its label is cancelled.
     let parcel = shop.json(&[
         "shipment",
         "add",
@@ -417,18 +430,47 @@ fn shipments_refuse_what_the_order_does_not_hold() {
     ]);
     assert_eq!(parcel["order"]["fulfillment_status"], "partially_shipped");
     let parcel_id = parcel["shipment"]["id"].to_string();
-    let lost = shop.json(&["shipment", "update", &id, &parcel_id, "lost"]);
-    assert_eq!(lost["shipment"]["state"], "lost");
+    let cancelled = shop.json(&[
+        "shipment",
+        "update",
+        &id,
+        &parcel_id,
+        "cancel",
+        "--as",
+        "support:sam",
+        "--reason",
+        "customer_request",
+    ]);
+    assert_eq!(cancelled["shipment"]["state"], "cancelled");
+    // The parcel's units are back on the shelf, held for the order.
+    assert_eq!(cancelled["order"]["fulfillment_status"], "unfulfilled");
     assert_eq!(
-        shop.fails(2, &["shipment", "update", &id, &parcel_id, "gone"]),
-        "orderctl: unknown shipment state `gone`; expected one of: delivered, returned, lost"
+        shop.fails(
+            2,
+            &[
+                "shipment", "update", &id, &parcel_id, "gone", "--as", "carrier"
+            ]
+        ),
+        "orderctl: unknown shipment event `gone`; expected one of: pick_up, cancel, scan, \
+         dispatch, deliver, attempt_failed, return_to_sender, report_lost, recover, \
+         reverse_delivery"
     );
     assert_eq!(
-        shop.fails(2, &["shipment", "update", &id, "first", "lost"]),
+        shop.fails(
+            2,
+            &[
+                "shipment", "update", &id, "first", "scan", "--as", "carrier"
+            ]
+        ),
         "orderctl: a shipment id is a positive whole number, got `first`"
     );
     assert_eq!(
-        shop.fails(1, &["shipment", "update", &id, "99", "delivered"]),
+        shop.fails(
+            1,
+            &[
+                "shipment", "update", &id, "99", "deliver", "--as", "carrier"
+            ]
+        ),
         format!("orderctl: shipment 99 is not on order {id}")
     );
     assert_eq!(
@@ -451,7 +493,10 @@ fn every_new_command_says_so_when_the_order_is_missing_or_an_argument_is_bad() {
         &["order", "return-received", "42"],
         &["shipment", "add", "42", "--all", "--carrier", "DHL"],
         &["shipment", "add", "42", "--line", "1:1", "--carrier", "DHL"],
-        &["shipment", "update", "42", "1", "delivered"],
+        &[
+            "shipment", "update", "42", "1", "deliver", "--as", "carrier",
+        ],
+        &["shipment", "history", "42", "1"],
         &["history", "42", "--attempts"],
     ] {
         assert_eq!(

@@ -197,9 +197,22 @@ fn operations_print_lines_and_tables_for_people() {
         )
     );
     shop.fails(1, &["fire", &id, "ship", "--as", "system"]);
+    let carry = |event: &str| shop.ok(&["shipment", "update", &id, "1", event, "--as", "carrier"]);
+    // The order does not follow yet: a tee is still on the shelf.
     assert_eq!(
-        shop.ok(&["shipment", "update", &id, "1", "delivered"]),
-        format!("order {id}: shipment 1 delivered; fulfillment partially_shipped\n")
+        carry("pick_up"),
+        format!(
+            "order {id}: shipment 1 label_created -> in_transit (pick_up by carrier, seq 1); \
+             fulfillment partially_shipped\n"
+        )
+    );
+    carry("dispatch");
+    assert_eq!(
+        carry("deliver"),
+        format!(
+            "order {id}: shipment 1 out_for_delivery -> delivered (deliver by carrier, seq 3); \
+             fulfillment partially_shipped\n"
+        )
     );
 
     let shown = shop.ok(&["order", "show", &id]);

@@ -103,8 +103,9 @@ fn a_lifecycle_on_postgres() {
     shop.ok(&["fire", &id, "ship", "--as", "support:sam"]);
     let shown = shop.json(&["order", "show", &id]);
     let parcel = shown["shipments"][0]["id"].to_string();
-    shop.ok(&["shipment", "update", &id, &parcel, "delivered"]);
-    shop.ok(&["fire", &id, "deliver", "--as", "carrier"]);
+    for event in ["pick_up", "dispatch", "deliver"] {
+        shop.ok(&["shipment", "update", &id, &parcel, event, "--as", "carrier"]);
+    }
     let history = shop.json(&["history", &id]);
     let to: Vec<&str> = history
         .as_array()

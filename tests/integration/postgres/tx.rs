@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use order_core::order::{ActorKind, Event, State};
 use order_core::store::postgres::is_retryable;
-use order_core::store::{Movement, NewMessage, NewPayment, NewTransition};
-use order_core::{ItemId, OrderId, PostgresStore, ProductId, Refund, Store, StoreError};
+use order_core::store::{Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition};
+use order_core::{
+    ItemId, OrderId, PostgresStore, ProductId, Refund, ShipmentId, Store, StoreError,
+};
 
 use super::{at, exec, order, store, transition};
 
@@ -120,6 +122,124 @@ async fn concurrent_reservations_never_oversell() {
             .expect("stored");
         assert_eq!((stock.on_hand, stock.reserved), (10, 10));
     }
+    assert_eq!(store.verify().await.expect("verify"), []);
+}
+
+/// A shipment's audit row by the carrier, at `secs`.
+fn shipment_step<'a>(
+    shipment: ShipmentId,
+    order: OrderId,
+    seq: i64,
+    (event, from, to): (&'a str, &'a str, &'a str),
+    secs: i64,
+) -> NewEntityTransition<'a> {
+    NewEntityTransition {
+        machine: "Shipment",
+        entity: shipment.0,
+        order,
+        seq,
+        event,
+        from,
+        to,
+        actor_kind: "carrier",
+        actor_id: None,
+        reason: None,
+        is_override: false,
+        machine_hash: "hash",
+        external_id: None,
+        metadata: &serde_json::Value::Null,
+        at: at(secs),
+    }
+}
+
+#[tokio::test]
+async fn lock_shipment_makes_a_second_transaction_wait_for_the_first() {
+    let store = store().await;
+    let order = order(&store, "ann@example.com", &[("A", 1)]).await;
+    let line = store.items(order.id).await.expect("items")[0].id;
+    let mut tx = store.begin().await.expect("begin");
+    let shipment = tx
+        .insert_shipment(order.id, "dhl", Some("T1"), &[(line, 1)], at(1))
+        .await
+        .expect("ship");
+    tx.commit().await.expect("commit");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let log = |events: &Arc<Mutex<Vec<String>>>, event: String| {
+        events.lock().expect("the log").push(event);
+    };
+
+    let mut first = store.begin().await.expect("begin");
+    first
+        .lock_order(order.id)
+        .await
+        .expect("lock")
+        .expect("exists");
+    let parcel = first
+        .lock_shipment(shipment)
+        .await
+        .expect("lock")
+        .expect("exists");
+    assert_eq!(parcel.items, [(line, 1)]);
+    log(&events, "first locked".into());
+
+    let second = {
+        let store = store.clone();
+        let events = Arc::clone(&events);
+        tokio::spawn(async move {
+            let mut tx = store.begin().await.expect("begin");
+            log(&events, "second asks".into());
+            // Not the order first: the test watches the parcel's own lock.
+            let seen = tx
+                .lock_shipment(shipment)
+                .await
+                .expect("lock")
+                .expect("exists");
+            let seq = tx
+                .entity_trail("Shipment", shipment.0)
+                .await
+                .expect("trail")
+                .len();
+            log(
+                &events,
+                format!("second locked `{}` at seq {seq}", seen.state),
+            );
+            let names = ("dispatch", "in_transit", "out_for_delivery");
+            let next = shipment_step(shipment, seen.order, seq as i64 + 1, names, 3);
+            tx.write_shipment_transition(&next).await.expect("follows");
+            tx.commit().await.expect("commit");
+        })
+    };
+    until_someone_waits_for_a_lock(&store).await;
+    log(&events, "first moves and commits".into());
+    let pick_up = shipment_step(
+        shipment,
+        order.id,
+        1,
+        ("pick_up", "label_created", "in_transit"),
+        2,
+    );
+    first
+        .write_shipment_transition(&pick_up)
+        .await
+        .expect("pick up");
+    first.commit().await.expect("commit");
+
+    second.await.expect("task");
+    assert_eq!(
+        *events.lock().expect("the log"),
+        [
+            "first locked",
+            "second asks",
+            "first moves and commits",
+            "second locked `in_transit` at seq 1"
+        ]
+    );
+    let trail = store
+        .entity_trail("Shipment", shipment.0)
+        .await
+        .expect("trail");
+    let to: Vec<&str> = trail.iter().map(|r| r.to.as_str()).collect();
+    assert_eq!(to, ["in_transit", "out_for_delivery"]);
     assert_eq!(store.verify().await.expect("verify"), []);
 }
 
@@ -554,11 +674,18 @@ async fn shipments_lines_and_splits() {
             Err(StoreError::Invalid(_))
         ));
     }
-    tx.set_shipment_state(shipment, "delivered", at(30))
-        .await
-        .expect("deliver");
+    let path = [
+        ("pick_up", "label_created", "in_transit"),
+        ("dispatch", "in_transit", "out_for_delivery"),
+        ("deliver", "out_for_delivery", "delivered"),
+    ];
+    for (seq, names) in (1..).zip(path) {
+        let row = shipment_step(shipment, parent.id, seq, names, 27 + seq);
+        tx.write_shipment_transition(&row).await.expect("move");
+    }
+    let teleport = shipment_step(shipment, parent.id, 4, ("x", "delivered", "teleported"), 31);
     assert!(matches!(
-        tx.set_shipment_state(shipment, "teleported", at(30)).await,
+        tx.write_shipment_transition(&teleport).await,
         Err(StoreError::Invalid(_))
     ));
     tx.set_returned(items[0].id, 1).await.expect("returned");
@@ -571,6 +698,11 @@ async fn shipments_lines_and_splits() {
     assert_eq!(shipments[0].items, [(items[0].id, 1)]);
     assert_eq!(shipments[0].delivered_at, Some(at(30)));
     assert_eq!(shipments[0].state, "delivered");
+    let trail = tx
+        .entity_trail("Shipment", shipment.0)
+        .await
+        .expect("trail");
+    assert_eq!(trail.len(), 3, "the refused row left nothing");
     assert_eq!(shipments[0].tracking_number.as_deref(), Some("T1"));
 
     // Split the second line off into a child order.

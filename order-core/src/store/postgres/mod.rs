@@ -40,8 +40,9 @@ use crate::order::{ActorKind, State};
 use crate::query::OrderQuery;
 use crate::store::{Result, Store, StoreTx};
 use crate::types::{
-    Attempt, CustomerId, FulfillmentStatus, NewOrder, Order, OrderId, OrderItem, OutboxMessage,
-    Payment, PaymentStatus, Product, Refund, Shipment, Staff, TransitionRecord,
+    Attempt, CustomerId, EntityTransition, FulfillmentStatus, InboxMessage, NewOrder, Order,
+    OrderId, OrderItem, OutboxMessage, Payment, PaymentStatus, Product, Refund, Shipment, Staff,
+    TransitionRecord,
 };
 use crate::verify::Finding;
 
@@ -378,6 +379,20 @@ impl Store for PostgresStore {
         let shipments = rows::shipments(&mut tx, id).await?;
         tx.rollback().await?;
         Ok(shipments)
+    }
+
+    async fn entity_trail(&self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>> {
+        rows::entity_trail(&mut *self.pool.acquire().await?, machine, entity).await
+    }
+
+    async fn inbox(&self, source: &str) -> Result<Vec<InboxMessage>> {
+        let sql = format!(
+            "SELECT {} FROM inbox WHERE source = $1 ORDER BY {}",
+            rows::INBOX_COLUMNS,
+            rows::INBOX_ORDER
+        );
+        let found = sqlx::query(&sql).bind(source).fetch_all(&self.pool).await?;
+        found.iter().map(rows::inbox_from_row).collect()
     }
 
     async fn list(&self, query: &OrderQuery) -> Result<Vec<Order>> {

@@ -13,9 +13,9 @@ use crate::error::StoreError;
 use crate::order::State;
 use crate::store::Result;
 use crate::types::{
-    Attempt, CustomerId, FulfillmentStatus, ItemId, Order, OrderId, OrderItem, OutboxMessage,
-    Payment, PaymentId, PaymentStatus, Product, ProductId, Refund, Shipment, ShipmentId,
-    TransitionRecord,
+    Attempt, CustomerId, EntityTransition, FulfillmentStatus, InboxMessage, ItemId, Order, OrderId,
+    OrderItem, OutboxMessage, Payment, PaymentId, PaymentStatus, Product, ProductId, Refund,
+    Shipment, ShipmentId, TransitionRecord,
 };
 
 /// Parses a stored name; text that names nothing is corrupt data.
@@ -217,6 +217,17 @@ pub(super) fn item_from_row(row: &PgRow) -> Result<OrderItem> {
 pub(super) const PAYMENT_COLUMNS: &str = "id, order_id, attempt_no, state, amount_cents, \
      idempotency_key, processor_ref, failure_code, fraud_review";
 
+/// The payments holding a processor reference (a split child shares its parent's),
+/// oldest first.
+pub(super) async fn payments_by_reference(
+    conn: &mut PgConnection,
+    reference: &str,
+) -> Result<Vec<Payment>> {
+    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE processor_ref = $1 ORDER BY id");
+    let rows = sqlx::query(&sql).bind(reference).fetch_all(conn).await?;
+    rows.iter().map(payment_from_row).collect()
+}
+
 pub(super) async fn payments(conn: &mut PgConnection, id: OrderId) -> Result<Vec<Payment>> {
     let sql =
         format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY attempt_no");
@@ -262,16 +273,73 @@ pub(super) async fn refunds(conn: &mut PgConnection, id: OrderId) -> Result<Vec<
         .collect()
 }
 
+/// Which parcels [`shipments_where`] reads.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Parcels<'a> {
+    /// An order's.
+    Of(OrderId),
+    /// One by id.
+    Id(ShipmentId),
+    /// The newest one with this tracking number.
+    Tracking(&'a str),
+}
+
+impl Parcels<'_> {
+    /// The condition on `s` (the shipments), with one parameter `$1`.
+    fn filter(self) -> &'static str {
+        match self {
+            Parcels::Of(_) => "s.order_id = $1",
+            Parcels::Id(_) => "s.id = $1",
+            Parcels::Tracking(_) => {
+                "s.id = (SELECT MAX(t.id) FROM shipments t WHERE t.tracking_number = $1)"
+            }
+        }
+    }
+}
+
+/// Binds the parameter of [`Parcels::filter`].
+macro_rules! bind_parcels {
+    ($query:expr, $which:expr) => {
+        match $which {
+            Parcels::Of(id) => $query.bind(id.0),
+            Parcels::Id(id) => $query.bind(id.0),
+            Parcels::Tracking(tracking) => $query.bind(tracking),
+        }
+    };
+}
+
 /// The order's parcels in id order, each with its lines in line id order. Two reads:
 /// callers outside a transaction give them one snapshot (REPEATABLE READ).
 pub(super) async fn shipments(conn: &mut PgConnection, id: OrderId) -> Result<Vec<Shipment>> {
-    let rows = sqlx::query(
-        "SELECT id, order_id, state, carrier, tracking_number, shipped_at, delivered_at \
-         FROM shipments WHERE order_id = $1 ORDER BY id",
-    )
-    .bind(id.0)
-    .fetch_all(&mut *conn)
-    .await?;
+    shipments_where(conn, Parcels::Of(id), false).await
+}
+
+/// One parcel with its lines; with `lock`, its row locked until the transaction ends.
+pub(super) async fn shipment(
+    conn: &mut PgConnection,
+    which: Parcels<'_>,
+    lock: bool,
+) -> Result<Option<Shipment>> {
+    Ok(shipments_where(conn, which, lock).await?.pop())
+}
+
+/// Parcels in id order, each with its lines in line id order; with `lock`, the parcels'
+/// rows locked (`FOR UPDATE`) until the transaction ends.
+pub(super) async fn shipments_where(
+    conn: &mut PgConnection,
+    which: Parcels<'_>,
+    lock: bool,
+) -> Result<Vec<Shipment>> {
+    let sql = format!(
+        "SELECT s.id, s.order_id, s.state, s.carrier, s.tracking_number, s.shipped_at, \
+             s.delivered_at \
+         FROM shipments s WHERE {} ORDER BY s.id{}",
+        which.filter(),
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let rows = bind_parcels!(sqlx::query(&sql), which)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut shipments = rows
         .iter()
         .map(|row| {
@@ -290,12 +358,12 @@ pub(super) async fn shipments(conn: &mut PgConnection, id: OrderId) -> Result<Ve
     if shipments.is_empty() {
         return Ok(shipments);
     }
+    let ids: Vec<i64> = shipments.iter().map(|s| s.id.0).collect();
     let lines: Vec<(i64, i64, i64)> = sqlx::query_as(
-        "SELECT si.shipment_id, si.order_item_id, si.quantity \
-         FROM shipment_items si JOIN shipments s ON s.id = si.shipment_id \
-         WHERE s.order_id = $1 ORDER BY si.shipment_id, si.order_item_id",
+        "SELECT shipment_id, order_item_id, quantity FROM shipment_items \
+         WHERE shipment_id = ANY($1) ORDER BY shipment_id, order_item_id",
     )
-    .bind(id.0)
+    .bind(&ids)
     .fetch_all(conn)
     .await?;
     for (shipment, item, quantity) in lines {
@@ -304,6 +372,63 @@ pub(super) async fn shipments(conn: &mut PgConnection, id: OrderId) -> Result<Ve
         }
     }
     Ok(shipments)
+}
+
+/// An entity's own audit trail, in sequence order.
+pub(super) async fn entity_trail(
+    conn: &mut PgConnection,
+    machine: &str,
+    entity: i64,
+) -> Result<Vec<EntityTransition>> {
+    let rows = sqlx::query(
+        "SELECT machine, entity_id, order_id, seq, event, from_state, to_state, actor_kind, \
+             actor_id, reason, is_override, machine_hash, external_id, metadata, created_at \
+         FROM entity_transitions WHERE machine = $1 AND entity_id = $2 ORDER BY seq",
+    )
+    .bind(machine)
+    .bind(entity)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(EntityTransition {
+                machine: row.try_get("machine")?,
+                entity: row.try_get("entity_id")?,
+                order: OrderId(row.try_get("order_id")?),
+                seq: row.try_get("seq")?,
+                event: row.try_get("event")?,
+                from: row.try_get("from_state")?,
+                to: row.try_get("to_state")?,
+                actor_kind: row.try_get("actor_kind")?,
+                actor_id: row.try_get("actor_id")?,
+                reason: row.try_get("reason")?,
+                is_override: row.try_get("is_override")?,
+                machine_hash: row.try_get("machine_hash")?,
+                external_id: row.try_get("external_id")?,
+                metadata: row.try_get("metadata")?,
+                at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) const INBOX_COLUMNS: &str =
+    "source, external_id, payload, received_at, processed_at, outcome";
+
+/// The inbox's order: oldest received first, then by external id (byte-wise).
+pub(super) const INBOX_ORDER: &str = "received_at, external_id COLLATE \"C\"";
+
+pub(super) fn inbox_from_row(row: &PgRow) -> Result<InboxMessage> {
+    let payload: &str = row.try_get("payload")?;
+    Ok(InboxMessage {
+        source: row.try_get("source")?,
+        external_id: row.try_get("external_id")?,
+        payload: serde_json::from_str(payload)
+            .map_err(|err| StoreError::Corrupt(format!("inbox.payload: {err}")))?,
+        received_at: row.try_get("received_at")?,
+        processed_at: row.try_get("processed_at")?,
+        outcome: row.try_get("outcome")?,
+    })
 }
 
 pub(super) async fn history(conn: &mut PgConnection, id: OrderId) -> Result<Vec<TransitionRecord>> {

@@ -2,7 +2,8 @@
 //!
 //! **Refusals leave the transaction usable**, as on SQLite, although PostgreSQL aborts
 //! a transaction at its first failed statement: the writes of a transition
-//! (`update_order`, `append_transition`, `enqueue`, `record_command`, `reserve`) check
+//! (`update_order`, `append_transition`, `enqueue`, `record_command`, `reserve`,
+//! `write_shipment_transition`, `inbox_receive`) check
 //! their rules inside the statement and answer "no row written" instead of raising, and
 //! every other write that the schema may refuse runs inside a savepoint, rolled back
 //! when refused. Any other error (a deadlock, a serialization failure, a lost
@@ -16,12 +17,16 @@ use sqlx::{Postgres, Transaction};
 
 use crate::error::StoreError;
 use crate::order::State;
-use crate::store::{Movement, NewMessage, NewPayment, NewTransition, Result, StoreTx};
+use crate::store::entity;
+use crate::store::{
+    Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition, Result, StoreTx,
+};
 use crate::types::{
-    ItemId, Order, OrderId, OrderItem, Payment, Product, ProductId, Refund, Shipment, ShipmentId,
+    EntityTransition, InboxMessage, ItemId, Order, OrderId, OrderItem, Payment, Product, ProductId,
+    Refund, Shipment, ShipmentId,
 };
 
-use super::rows::{self, MapRefused as _, refused};
+use super::rows::{self, MapRefused as _, Parcels, refused};
 use super::writes;
 
 /// A READ COMMITTED transaction that locks the rows it reads for update (the order,
@@ -387,6 +392,10 @@ impl StoreTx for PostgresTx {
         rows::payments(self.conn(), order).await
     }
 
+    async fn payments_by_reference(&mut self, reference: &str) -> Result<Vec<Payment>> {
+        rows::payments_by_reference(self.conn(), reference).await
+    }
+
     async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<Payment> {
         let sql = format!(
             "INSERT INTO payments (order_id, attempt_no, state, amount_cents, \
@@ -494,30 +503,6 @@ impl StoreTx for PostgresTx {
         ))
     }
 
-    async fn set_shipment_state(
-        &mut self,
-        shipment: ShipmentId,
-        state: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        let done = in_savepoint!(self, |conn| {
-            sqlx::query(
-                "UPDATE shipments SET state = $1, \
-                     delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END \
-                 WHERE id = $3",
-            )
-            .bind(state)
-            .bind(at)
-            .bind(shipment.0)
-            .execute(conn)
-            .map_err_refused(|| format!("cannot move shipment {shipment} to `{state}`"))
-        })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!("no shipment {shipment}")));
-        }
-        Ok(())
-    }
-
     async fn set_returned(&mut self, item: ItemId, qty_returned: i64) -> Result<()> {
         let done = in_savepoint!(self, |conn| {
             sqlx::query("UPDATE order_items SET qty_returned = $1 WHERE id = $2")
@@ -528,6 +513,174 @@ impl StoreTx for PostgresTx {
         })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!("no order line {item}")));
+        }
+        Ok(())
+    }
+
+    async fn set_shipped(&mut self, item: ItemId, qty_shipped: i64) -> Result<()> {
+        let done = in_savepoint!(self, |conn| {
+            sqlx::query("UPDATE order_items SET qty_shipped = $1 WHERE id = $2")
+                .bind(qty_shipped)
+                .bind(item.0)
+                .execute(conn)
+                .map_err_refused(|| format!("cannot mark {qty_shipped} of line {item} shipped"))
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no order line {item}")));
+        }
+        Ok(())
+    }
+
+    async fn lock_shipment(&mut self, id: ShipmentId) -> Result<Option<Shipment>> {
+        // `FOR UPDATE`: a second transaction locking the parcel waits here until this one
+        // ends, then reads the committed row.
+        rows::shipment(self.conn(), Parcels::Id(id), true).await
+    }
+
+    async fn shipment_by_tracking(&mut self, tracking: &str) -> Result<Option<Shipment>> {
+        rows::shipment(self.conn(), Parcels::Tracking(tracking), false).await
+    }
+
+    async fn write_shipment_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
+        // One statement: the parcel's conditional update and, only when it wrote, the
+        // audit row. Every rule is in the WHERE clause (the target state is checked
+        // before), so a refusal writes nothing and raises nothing; the sequence trigger
+        // and the unique constraint only back it up against a caller that did not lock
+        // the parcel.
+        entity::check_shipment_row(row)?;
+        let written: i64 = sqlx::query_scalar(
+            "WITH s AS ( \
+                 UPDATE shipments SET state = $1, \
+                     delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END \
+                 WHERE id = $3 AND order_id = $4 AND state = $5 \
+                   AND $6 = (SELECT COALESCE(MAX(t.seq), 0) + 1 FROM entity_transitions t \
+                             WHERE t.machine = $7 AND t.entity_id = $3) \
+                 RETURNING id, order_id \
+             ), t AS ( \
+                 INSERT INTO entity_transitions (machine, entity_id, order_id, seq, event, \
+                     from_state, to_state, actor_kind, actor_id, reason, is_override, \
+                     machine_hash, external_id, metadata, created_at) \
+                 SELECT $7, s.id, s.order_id, $6, $8, $5, $1, $9, $10, $11, $12, $13, $14, \
+                     $15, $2 \
+                 FROM s RETURNING id \
+             ) \
+             SELECT COUNT(*) FROM t",
+        )
+        .bind(row.to)
+        .bind(row.at)
+        .bind(row.entity)
+        .bind(row.order.0)
+        .bind(row.from)
+        .bind(row.seq)
+        .bind(entity::SHIPMENT)
+        .bind(row.event)
+        .bind(row.actor_kind)
+        .bind(row.actor_id)
+        .bind(row.reason)
+        .bind(row.is_override)
+        .bind(row.machine_hash)
+        .bind(row.external_id)
+        .bind(row.metadata)
+        .fetch_one(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!(
+                    "cannot write audit row {} of shipment {}",
+                    row.seq, row.entity
+                )
+            })
+        })?;
+        if written == 1 {
+            return Ok(());
+        }
+        let found: entity::Found = sqlx::query_as(
+            "SELECT s.order_id, s.state, (SELECT COALESCE(MAX(t.seq), 0) \
+                 FROM entity_transitions t WHERE t.machine = $1 AND t.entity_id = s.id) \
+             FROM shipments s WHERE s.id = $2",
+        )
+        .bind(entity::SHIPMENT)
+        .bind(row.entity)
+        .fetch_optional(self.conn())
+        .await?;
+        Err(entity::shipment_refusal(row, found))
+    }
+
+    async fn entity_trail(&mut self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>> {
+        rows::entity_trail(self.conn(), machine, entity).await
+    }
+
+    async fn inbox_receive(
+        &mut self,
+        source: &str,
+        external_id: &str,
+        payload: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        // Text, as received (the column is TEXT on both databases).
+        let payload = serde_json::to_string(payload)
+            .map_err(|err| StoreError::Invalid(format!("payload: {err}")))?;
+        let done = sqlx::query(
+            "INSERT INTO inbox (source, external_id, payload, received_at, processed_at, \
+                 outcome) \
+             VALUES ($1, $2, $3, $4, NULL, NULL) \
+             ON CONFLICT (source, external_id) DO NOTHING",
+        )
+        .bind(source)
+        .bind(external_id)
+        .bind(payload)
+        .bind(at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot receive `{external_id}` from `{source}`")
+            })
+        })?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn inbox_pending(&mut self, source: &str, limit: i64) -> Result<Vec<InboxMessage>> {
+        let sql = format!(
+            "SELECT {} FROM inbox WHERE source = $1 AND processed_at IS NULL \
+             ORDER BY {} LIMIT $2",
+            rows::INBOX_COLUMNS,
+            rows::INBOX_ORDER
+        );
+        let found = sqlx::query(&sql)
+            .bind(source)
+            .bind(limit.max(0))
+            .fetch_all(self.conn())
+            .await?;
+        found.iter().map(rows::inbox_from_row).collect()
+    }
+
+    async fn inbox_done(
+        &mut self,
+        source: &str,
+        external_id: &str,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE inbox SET processed_at = $1, outcome = $2 \
+             WHERE source = $3 AND external_id = $4",
+        )
+        .bind(at)
+        .bind(outcome)
+        .bind(source)
+        .bind(external_id)
+        .execute(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot mark `{external_id}` from `{source}` processed")
+            })
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "no inbox message `{external_id}` from `{source}`"
+            )));
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ pub(super) async fn ship(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO shipments (order_id, state, carrier, tracking_number, shipped_at, \
              delivered_at) \
-         VALUES ($1, 'in_transit', $2, $3, $4, NULL) RETURNING id",
+         VALUES ($1, 'label_created', $2, $3, $4, NULL) RETURNING id",
     )
     .bind(order.0)
     .bind(carrier)

@@ -35,8 +35,8 @@ use crate::order::{ActorKind, State};
 use crate::query::OrderQuery;
 use crate::store::{Movement, Result, Store, StoreTx};
 use crate::types::{
-    Attempt, NewOrder, Order, OrderId, OrderItem, OutboxMessage, Payment, Product, Refund,
-    Shipment, Staff, TransitionRecord,
+    Attempt, EntityTransition, InboxMessage, NewOrder, Order, OrderId, OrderItem, OutboxMessage,
+    Payment, Product, Refund, Shipment, Staff, TransitionRecord,
 };
 use crate::verify::Finding;
 
@@ -341,6 +341,19 @@ impl Store for SqliteStore {
         let shipments = rows::shipments(&mut tx, id).await?;
         tx.rollback().await?;
         Ok(shipments)
+    }
+
+    async fn entity_trail(&self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>> {
+        rows::entity_trail(&mut *self.pool.acquire().await?, machine, entity).await
+    }
+
+    async fn inbox(&self, source: &str) -> Result<Vec<InboxMessage>> {
+        let sql = format!(
+            "SELECT {} FROM inbox WHERE source = ? ORDER BY received_at, external_id",
+            rows::INBOX_COLUMNS
+        );
+        let found = sqlx::query(&sql).bind(source).fetch_all(&self.pool).await?;
+        found.iter().map(rows::inbox_from_row).collect()
     }
 
     async fn list(&self, query: &OrderQuery) -> Result<Vec<Order>> {

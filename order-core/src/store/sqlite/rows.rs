@@ -13,9 +13,9 @@ use crate::error::StoreError;
 use crate::order::State;
 use crate::store::Result;
 use crate::types::{
-    Attempt, CustomerId, FulfillmentStatus, ItemId, Order, OrderId, OrderItem, OutboxMessage,
-    Payment, PaymentId, PaymentStatus, Product, ProductId, Refund, Shipment, ShipmentId,
-    TransitionRecord,
+    Attempt, CustomerId, EntityTransition, FulfillmentStatus, InboxMessage, ItemId, Order, OrderId,
+    OrderItem, OutboxMessage, Payment, PaymentId, PaymentStatus, Product, ProductId, Refund,
+    Shipment, ShipmentId, TransitionRecord,
 };
 
 /// Parses a stored name; text that names nothing is corrupt data.
@@ -183,6 +183,23 @@ pub(super) async fn items(conn: &mut SqliteConnection, id: OrderId) -> Result<Ve
         .collect()
 }
 
+/// The payments holding a processor reference (a split child shares its parent's),
+/// oldest first.
+pub(super) async fn payments_by_reference(
+    conn: &mut SqliteConnection,
+    reference: &str,
+) -> Result<Vec<Payment>> {
+    let rows = sqlx::query(
+        "SELECT id, order_id, attempt_no, state, amount_cents, idempotency_key, processor_ref, \
+             failure_code, fraud_review \
+         FROM payments WHERE processor_ref = ? ORDER BY id",
+    )
+    .bind(reference)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(payment_from_row).collect()
+}
+
 pub(super) async fn payments(conn: &mut SqliteConnection, id: OrderId) -> Result<Vec<Payment>> {
     let rows = sqlx::query(
         "SELECT id, order_id, attempt_no, state, amount_cents, idempotency_key, processor_ref, \
@@ -233,15 +250,69 @@ pub(super) async fn refunds(conn: &mut SqliteConnection, id: OrderId) -> Result<
         .collect()
 }
 
+/// Which parcels [`shipments_where`] reads.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Parcels<'a> {
+    /// An order's.
+    Of(OrderId),
+    /// One by id.
+    Id(ShipmentId),
+    /// The newest one with this tracking number.
+    Tracking(&'a str),
+}
+
+impl Parcels<'_> {
+    /// The condition on `s` (the shipments), with one parameter.
+    fn filter(self) -> &'static str {
+        match self {
+            Parcels::Of(_) => "s.order_id = ?",
+            Parcels::Id(_) => "s.id = ?",
+            Parcels::Tracking(_) => {
+                "s.id = (SELECT MAX(t.id) FROM shipments t WHERE t.tracking_number = ?)"
+            }
+        }
+    }
+}
+
+/// Binds the parameter of [`Parcels::filter`].
+macro_rules! bind_parcels {
+    ($query:expr, $which:expr) => {
+        match $which {
+            Parcels::Of(id) => $query.bind(id.0),
+            Parcels::Id(id) => $query.bind(id.0),
+            Parcels::Tracking(tracking) => $query.bind(tracking),
+        }
+    };
+}
+
 /// The order's parcels in id order, each with its lines in line id order.
 pub(super) async fn shipments(conn: &mut SqliteConnection, id: OrderId) -> Result<Vec<Shipment>> {
-    let rows = sqlx::query(
-        "SELECT id, order_id, state, carrier, tracking_number, shipped_at, delivered_at \
-         FROM shipments WHERE order_id = ? ORDER BY id",
-    )
-    .bind(id.0)
-    .fetch_all(&mut *conn)
-    .await?;
+    shipments_where(conn, Parcels::Of(id)).await
+}
+
+/// One parcel with its lines.
+pub(super) async fn shipment(
+    conn: &mut SqliteConnection,
+    which: Parcels<'_>,
+) -> Result<Option<Shipment>> {
+    Ok(shipments_where(conn, which).await?.pop())
+}
+
+/// Parcels in id order, each with its lines in line id order. Two reads: callers
+/// outside a transaction give them one snapshot.
+pub(super) async fn shipments_where(
+    conn: &mut SqliteConnection,
+    which: Parcels<'_>,
+) -> Result<Vec<Shipment>> {
+    let sql = format!(
+        "SELECT s.id, s.order_id, s.state, s.carrier, s.tracking_number, s.shipped_at, \
+             s.delivered_at \
+         FROM shipments s WHERE {} ORDER BY s.id",
+        which.filter()
+    );
+    let rows = bind_parcels!(sqlx::query(&sql), which)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut shipments = rows
         .iter()
         .map(|row| {
@@ -260,20 +331,73 @@ pub(super) async fn shipments(conn: &mut SqliteConnection, id: OrderId) -> Resul
     if shipments.is_empty() {
         return Ok(shipments);
     }
-    let lines: Vec<(i64, i64, i64)> = sqlx::query_as(
+    let sql = format!(
         "SELECT si.shipment_id, si.order_item_id, si.quantity \
          FROM shipment_items si JOIN shipments s ON s.id = si.shipment_id \
-         WHERE s.order_id = ? ORDER BY si.shipment_id, si.order_item_id",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
+         WHERE {} ORDER BY si.shipment_id, si.order_item_id",
+        which.filter()
+    );
+    let lines: Vec<(i64, i64, i64)> = bind_parcels!(sqlx::query_as(&sql), which)
+        .fetch_all(conn)
+        .await?;
     for (shipment, item, quantity) in lines {
         if let Some(parcel) = shipments.iter_mut().find(|s| s.id.0 == shipment) {
             parcel.items.push((ItemId(item), quantity));
         }
     }
     Ok(shipments)
+}
+
+/// An entity's own audit trail, in sequence order.
+pub(super) async fn entity_trail(
+    conn: &mut SqliteConnection,
+    machine: &str,
+    entity: i64,
+) -> Result<Vec<EntityTransition>> {
+    let rows = sqlx::query(
+        "SELECT machine, entity_id, order_id, seq, event, from_state, to_state, actor_kind, \
+             actor_id, reason, is_override, machine_hash, external_id, metadata, created_at \
+         FROM entity_transitions WHERE machine = ? AND entity_id = ? ORDER BY seq",
+    )
+    .bind(machine)
+    .bind(entity)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(EntityTransition {
+                machine: row.try_get("machine")?,
+                entity: row.try_get("entity_id")?,
+                order: OrderId(row.try_get("order_id")?),
+                seq: row.try_get("seq")?,
+                event: row.try_get("event")?,
+                from: row.try_get("from_state")?,
+                to: row.try_get("to_state")?,
+                actor_kind: row.try_get("actor_kind")?,
+                actor_id: row.try_get("actor_id")?,
+                reason: row.try_get("reason")?,
+                is_override: row.try_get("is_override")?,
+                machine_hash: row.try_get("machine_hash")?,
+                external_id: row.try_get("external_id")?,
+                metadata: json("entity_transitions.metadata", row.try_get("metadata")?)?,
+                at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) const INBOX_COLUMNS: &str =
+    "source, external_id, payload, received_at, processed_at, outcome";
+
+pub(super) fn inbox_from_row(row: &SqliteRow) -> Result<InboxMessage> {
+    Ok(InboxMessage {
+        source: row.try_get("source")?,
+        external_id: row.try_get("external_id")?,
+        payload: json("inbox.payload", row.try_get("payload")?)?,
+        received_at: row.try_get("received_at")?,
+        processed_at: row.try_get("processed_at")?,
+        outcome: row.try_get("outcome")?,
+    })
 }
 
 pub(super) async fn history(

@@ -7,7 +7,7 @@ use super::SqliteStore;
 use super::tests::{at, order, store, transition};
 use crate::error::StoreError;
 use crate::order::State;
-use crate::store::{Movement, NewPayment, Store};
+use crate::store::{Movement, NewEntityTransition, NewPayment, Store};
 use crate::types::{ItemId, OrderId, ProductId, Refund};
 
 const A: ProductId = ProductId(1);
@@ -281,9 +281,31 @@ async fn shipments_lines_and_splits() {
             .await,
         Err(StoreError::Invalid(_))
     ));
-    tx.set_shipment_state(shipment, "delivered", at(30))
-        .await
-        .expect("deliver");
+    let path = [
+        ("pick_up", "label_created", "in_transit"),
+        ("dispatch", "in_transit", "out_for_delivery"),
+        ("deliver", "out_for_delivery", "delivered"),
+    ];
+    for (seq, (event, from, to)) in (1..).zip(path) {
+        let step = NewEntityTransition {
+            machine: "Shipment",
+            entity: shipment.0,
+            order: parent.id,
+            seq,
+            event,
+            from,
+            to,
+            actor_kind: "carrier",
+            actor_id: Some("dhl"),
+            reason: None,
+            is_override: false,
+            machine_hash: "hash",
+            external_id: None,
+            metadata: &serde_json::Value::Null,
+            at: at(28 + seq),
+        };
+        tx.write_shipment_transition(&step).await.expect("move");
+    }
     tx.set_returned(items[0].id, 1).await.expect("returned");
     assert!(matches!(
         tx.set_returned(items[0].id, 2).await,
@@ -292,8 +314,13 @@ async fn shipments_lines_and_splits() {
     let shipments = tx.shipments(parent.id).await.expect("read");
     assert_eq!(shipments.len(), 1);
     assert_eq!(shipments[0].items, [(items[0].id, 1)]);
-    assert_eq!(shipments[0].delivered_at, Some(at(30)));
+    assert_eq!(shipments[0].delivered_at, Some(at(31)));
     assert_eq!(shipments[0].state, "delivered");
+    let trail = tx
+        .entity_trail("Shipment", shipment.0)
+        .await
+        .expect("trail");
+    assert_eq!(trail.len(), 3);
 
     // Split the second line off into a child order.
     let child = tx

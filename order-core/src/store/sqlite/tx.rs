@@ -7,12 +7,16 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use crate::error::StoreError;
 use crate::order::State;
-use crate::store::{Movement, NewMessage, NewPayment, NewTransition, Result, StoreTx};
+use crate::store::entity;
+use crate::store::{
+    Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition, Result, StoreTx,
+};
 use crate::types::{
-    ItemId, Order, OrderId, OrderItem, Payment, Product, ProductId, Refund, Shipment, ShipmentId,
+    EntityTransition, InboxMessage, ItemId, Order, OrderId, OrderItem, Payment, Product, ProductId,
+    Refund, Shipment, ShipmentId,
 };
 
-use super::rows::{self, refused};
+use super::rows::{self, Parcels, refused};
 use super::writes;
 
 /// A `BEGIN IMMEDIATE` transaction: it holds the database's write lock until it commits
@@ -315,6 +319,10 @@ impl StoreTx for SqliteTx {
         rows::payments(self.conn(), order).await
     }
 
+    async fn payments_by_reference(&mut self, reference: &str) -> Result<Vec<Payment>> {
+        rows::payments_by_reference(self.conn(), reference).await
+    }
+
     async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<Payment> {
         let row = sqlx::query(
             "INSERT INTO payments (order_id, attempt_no, state, amount_cents, idempotency_key, \
@@ -424,34 +432,6 @@ impl StoreTx for SqliteTx {
         Ok(id)
     }
 
-    async fn set_shipment_state(
-        &mut self,
-        shipment: ShipmentId,
-        state: &str,
-        at: DateTime<Utc>,
-    ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE shipments SET state = ?, \
-                 delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END \
-             WHERE id = ?",
-        )
-        .bind(state)
-        .bind(state)
-        .bind(at)
-        .bind(shipment.0)
-        .execute(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!("cannot move shipment {shipment} to `{state}`")
-            })
-        })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!("no shipment {shipment}")));
-        }
-        Ok(())
-    }
-
     async fn set_returned(&mut self, item: ItemId, qty_returned: i64) -> Result<()> {
         let done = sqlx::query("UPDATE order_items SET qty_returned = ? WHERE id = ?")
             .bind(qty_returned)
@@ -465,6 +445,111 @@ impl StoreTx for SqliteTx {
             })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!("no order line {item}")));
+        }
+        Ok(())
+    }
+
+    async fn set_shipped(&mut self, item: ItemId, qty_shipped: i64) -> Result<()> {
+        let done = sqlx::query("UPDATE order_items SET qty_shipped = ? WHERE id = ?")
+            .bind(qty_shipped)
+            .bind(item.0)
+            .execute(self.conn())
+            .await
+            .map_err(|err| {
+                refused(err, || {
+                    format!("cannot mark {qty_shipped} of line {item} shipped")
+                })
+            })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!("no order line {item}")));
+        }
+        Ok(())
+    }
+
+    async fn lock_shipment(&mut self, id: ShipmentId) -> Result<Option<Shipment>> {
+        // `BEGIN IMMEDIATE` already holds the write lock: nobody else writes until commit.
+        rows::shipment(self.conn(), Parcels::Id(id)).await
+    }
+
+    async fn shipment_by_tracking(&mut self, tracking: &str) -> Result<Option<Shipment>> {
+        rows::shipment(self.conn(), Parcels::Tracking(tracking)).await
+    }
+
+    async fn write_shipment_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
+        entity::check_shipment_row(row)?;
+        let metadata = rows::json_text(row.metadata)?;
+        let mut savepoint = sqlx::Connection::begin(self.conn()).await?;
+        writes::shipment_transition(&mut savepoint, row, &metadata).await?;
+        savepoint.commit().await?;
+        Ok(())
+    }
+
+    async fn entity_trail(&mut self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>> {
+        rows::entity_trail(self.conn(), machine, entity).await
+    }
+
+    async fn inbox_receive(
+        &mut self,
+        source: &str,
+        external_id: &str,
+        payload: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let payload = rows::json_text(payload)?;
+        let done = sqlx::query(
+            "INSERT INTO inbox (source, external_id, payload, received_at, processed_at, \
+                 outcome) \
+             VALUES (?, ?, ?, ?, NULL, NULL) \
+             ON CONFLICT (source, external_id) DO NOTHING",
+        )
+        .bind(source)
+        .bind(external_id)
+        .bind(payload)
+        .bind(at)
+        .execute(self.conn())
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot receive `{external_id}` from `{source}`")
+            })
+        })?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn inbox_pending(&mut self, source: &str, limit: i64) -> Result<Vec<InboxMessage>> {
+        let sql = format!(
+            "SELECT {} FROM inbox WHERE source = ? AND processed_at IS NULL \
+             ORDER BY received_at, external_id LIMIT ?",
+            rows::INBOX_COLUMNS
+        );
+        let found = sqlx::query(&sql)
+            .bind(source)
+            .bind(limit.max(0))
+            .fetch_all(self.conn())
+            .await?;
+        found.iter().map(rows::inbox_from_row).collect()
+    }
+
+    async fn inbox_done(
+        &mut self,
+        source: &str,
+        external_id: &str,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE inbox SET processed_at = ?, outcome = ? WHERE source = ? AND external_id = ?",
+        )
+        .bind(at)
+        .bind(outcome)
+        .bind(source)
+        .bind(external_id)
+        .execute(self.conn())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Invalid(format!(
+                "no inbox message `{external_id}` from `{source}`"
+            )));
         }
         Ok(())
     }

@@ -4,6 +4,7 @@ use sqlx::SqlitePool;
 
 use crate::order::State;
 use crate::store::Result;
+use crate::store::entity::SHIPMENT;
 use crate::verify::Finding;
 
 pub(super) async fn verify(pool: &SqlitePool) -> Result<Vec<Finding>> {
@@ -57,6 +58,48 @@ pub(super) async fn verify(pool: &SqlitePool) -> Result<Vec<Finding>> {
             "audit_sequence",
             format!(
                 "order {order} has {count} audit rows numbered {min}..={max}, expected 1..={count}"
+            ),
+        ));
+    }
+
+    // A shipment's row is in the state where its own trail ends (shipments from before
+    // the trail existed have none, and are not checked).
+    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+        "SELECT s.id, s.state, t.seq, t.to_state \
+         FROM shipments s \
+         JOIN (SELECT entity_id, MAX(seq) AS seq FROM entity_transitions \
+               WHERE machine = ?1 GROUP BY entity_id) last ON last.entity_id = s.id \
+         JOIN entity_transitions t \
+             ON t.machine = ?1 AND t.entity_id = s.id AND t.seq = last.seq \
+         WHERE t.to_state <> s.state \
+         ORDER BY s.id",
+    )
+    .bind(SHIPMENT)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (shipment, state, seq, to) in rows {
+        findings.push(Finding::new(
+            "shipment_matches_trail",
+            format!(
+                "shipment {shipment} is in `{state}` but its audit row {seq} moved it to `{to}`"
+            ),
+        ));
+    }
+
+    // An entity's sequence numbers are 1..=n, as an order's are.
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT machine, entity_id, COUNT(*), MIN(seq), MAX(seq) FROM entity_transitions \
+         GROUP BY machine, entity_id HAVING MIN(seq) <> 1 OR MAX(seq) <> COUNT(*) \
+         ORDER BY machine, entity_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (machine, entity, count, min, max) in rows {
+        findings.push(Finding::new(
+            "entity_trail_sequence",
+            format!(
+                "{machine} {entity} has {count} audit rows numbered {min}..={max}, \
+                 expected 1..={count}"
             ),
         ));
     }

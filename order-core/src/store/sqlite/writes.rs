@@ -1,10 +1,12 @@
-//! The multi-statement writes of a transaction: order lines, parcels and the ledger.
+//! The multi-statement writes of a transaction: order lines, parcels, a parcel's
+//! transitions and the ledger.
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteConnection;
 
 use crate::error::StoreError;
-use crate::store::{Movement, Result};
+use crate::store::entity::{self, SHIPMENT};
+use crate::store::{Movement, NewEntityTransition, Result};
 use crate::types::{ItemId, OrderId, ProductId, ShipmentId};
 
 use super::rows::refused;
@@ -89,7 +91,7 @@ pub(super) async fn ship(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO shipments (order_id, state, carrier, tracking_number, shipped_at, \
              delivered_at) \
-         VALUES (?, 'in_transit', ?, ?, ?, NULL) RETURNING id",
+         VALUES (?, 'label_created', ?, ?, ?, NULL) RETURNING id",
     )
     .bind(order.0)
     .bind(carrier)
@@ -126,6 +128,82 @@ pub(super) async fn ship(
         .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
     }
     Ok(ShipmentId(id))
+}
+
+/// A parcel's state change and its audit row; the caller runs it in a savepoint, so a
+/// refused audit row takes the state change back with it. The state changes only from
+/// `row.from`, on `row.order`, when `row.seq` follows the trail: otherwise nothing is
+/// written and the refusal says which of those failed.
+pub(super) async fn shipment_transition(
+    conn: &mut SqliteConnection,
+    row: &NewEntityTransition<'_>,
+    metadata: &str,
+) -> Result<()> {
+    let moved = sqlx::query(
+        "UPDATE shipments SET state = ?1, \
+             delivered_at = CASE WHEN ?1 = 'delivered' THEN ?2 ELSE delivered_at END \
+         WHERE id = ?3 AND order_id = ?4 AND state = ?5 \
+           AND ?6 = (SELECT COALESCE(MAX(seq), 0) + 1 FROM entity_transitions \
+                     WHERE machine = ?7 AND entity_id = ?3)",
+    )
+    .bind(row.to)
+    .bind(row.at)
+    .bind(row.entity)
+    .bind(row.order.0)
+    .bind(row.from)
+    .bind(row.seq)
+    .bind(SHIPMENT)
+    .execute(&mut *conn)
+    .await
+    .map_err(|err| {
+        refused(err, || {
+            format!("cannot move shipment {} to `{}`", row.entity, row.to)
+        })
+    })?;
+    if moved.rows_affected() == 0 {
+        let found: entity::Found = sqlx::query_as(
+            "SELECT s.order_id, s.state, (SELECT COALESCE(MAX(t.seq), 0) \
+                 FROM entity_transitions t WHERE t.machine = ? AND t.entity_id = s.id) \
+             FROM shipments s WHERE s.id = ?",
+        )
+        .bind(SHIPMENT)
+        .bind(row.entity)
+        .fetch_optional(&mut *conn)
+        .await?;
+        return Err(entity::shipment_refusal(row, found));
+    }
+    sqlx::query(
+        "INSERT INTO entity_transitions (machine, entity_id, order_id, seq, event, \
+             from_state, to_state, actor_kind, actor_id, reason, is_override, machine_hash, \
+             external_id, metadata, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(SHIPMENT)
+    .bind(row.entity)
+    .bind(row.order.0)
+    .bind(row.seq)
+    .bind(row.event)
+    .bind(row.from)
+    .bind(row.to)
+    .bind(row.actor_kind)
+    .bind(row.actor_id)
+    .bind(row.reason)
+    .bind(row.is_override)
+    .bind(row.machine_hash)
+    .bind(row.external_id)
+    .bind(metadata)
+    .bind(row.at)
+    .execute(conn)
+    .await
+    .map_err(|err| {
+        refused(err, || {
+            format!(
+                "cannot write audit row {} of shipment {}",
+                row.seq, row.entity
+            )
+        })
+    })?;
+    Ok(())
 }
 
 pub(super) async fn replace_lines(

@@ -131,7 +131,7 @@ impl Model {
                 !order.parcels.is_empty() && order.parcels.iter().all(|s| *s == "delivered")
             }
             Guard::NoItemsShipped => shipped == 0,
-            Guard::ReturnReceived => shipped > 0 && returned == shipped,
+            Guard::ReturnReceived => returned == shipped,
             Guard::WithinReturnWindow => {
                 (order.delivered_at).is_some_and(|at| self.now <= at + self.return_window)
             }
@@ -307,7 +307,9 @@ impl Model {
         })
     }
 
-    pub(super) fn authorize(&mut self, o: usize, answer: Answer, review: bool) -> String {
+    /// An authorization attempt; after a failed one that used up the attempts, the
+    /// system cancels the order (`payment_failed`), as the engine does.
+    pub(super) async fn authorize(&mut self, o: usize, answer: Answer, review: bool) -> String {
         if let Some(refusal) = self.authorize_refusal(o) {
             return refusal;
         }
@@ -341,6 +343,13 @@ impl Model {
             book,
             review,
         });
+        if state != "authorized" {
+            let cancel = Command::new(Event::Cancel, Actor::system()).reason(Reason::PaymentFailed);
+            let (_, fired) = self.fire(o, &cancel).await;
+            if fired == State::Cancelled.to_string() {
+                return format!("{state}, order cancelled");
+            }
+        }
         state.to_owned()
     }
 
@@ -370,7 +379,7 @@ impl Model {
             *held = (*held - q).max(0);
         }
         order.lines.iter_mut().for_each(|l| l.2 = l.1);
-        order.parcels.push("in_transit");
+        order.parcels.push("label_created");
         "ok"
     }
 

@@ -1,0 +1,293 @@
+//! Processor webhooks: kept in the `inbox` once per external id, then each compared with
+//! the shop's books. Confirmations of the shop's own requests find the books in step,
+//! or settle what a crash left in doubt (through reconciliation); the processor's own
+//! doings (an authorization that lapsed, a chargeback, a refund reversed) are recorded.
+//!
+//! Every handler compares the event with the payment's current row rather than with the
+//! previous event, so duplicates and events out of order do no harm: a second copy never
+//! gets past the inbox, and a late confirmation finds its effect already recorded.
+
+use serde::Serialize;
+
+use super::Engine;
+use super::reconcile::Reconciled;
+use super::rollup;
+use crate::error::{OperationError, StoreError};
+use crate::payment::{Authorization, ProcessorEvent, ProcessorEventKind};
+use crate::types::{InboxMessage, Payment, Refund};
+
+/// The inbox source of payment processor webhooks.
+pub const PROCESSOR: &str = "processor";
+
+/// What one pass over the processor's webhooks did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ProcessorInbox {
+    /// The processor's own doings, recorded: lapsed authorizations, chargebacks,
+    /// reversed refunds, refunds the shop had not recorded.
+    pub applied: usize,
+    /// Confirmations the books already agreed with.
+    pub in_step: usize,
+    /// Confirmations that found the books in doubt, settled by reconciliation.
+    pub reconciled: usize,
+    /// Events that no longer apply (an expiry after a capture).
+    pub stale: usize,
+    /// Events for payments the shop does not know, or that the books refuse.
+    pub refused: usize,
+}
+
+/// What became of one event.
+enum Handled {
+    Applied,
+    InStep,
+    Reconciled,
+    Stale(String),
+}
+
+impl Engine {
+    /// Keeps a processor webhook; false when the same event was received before.
+    pub async fn receive_processor_event(
+        &self,
+        event: &ProcessorEvent,
+    ) -> Result<bool, StoreError> {
+        let payload = serde_json::to_value(event).map_err(|err| {
+            StoreError::Invalid(format!("cannot store processor event: {err}"))
+        })?;
+        let mut tx = self.store.begin().await?;
+        let new = tx
+            .inbox_receive(PROCESSOR, &event.external_id, &payload, self.clock.now())
+            .await?;
+        tx.commit().await?;
+        Ok(new)
+    }
+
+    /// Handles every pending processor webhook, each payment's in the processor's
+    /// order.
+    pub async fn process_processor_inbox(&self) -> Result<ProcessorInbox, OperationError> {
+        let mut report = ProcessorInbox::default();
+        let pending = {
+            let mut tx = self.store.begin().await?;
+            let pending = tx.inbox_pending(PROCESSOR, i64::MAX).await?;
+            tx.rollback().await?;
+            pending
+        };
+        let mut events = Vec::new();
+        for message in pending {
+            match serde_json::from_value::<ProcessorEvent>(message.payload.clone()) {
+                Ok(event) => events.push((message, event)),
+                Err(err) => {
+                    report.refused += 1;
+                    let outcome = format!("refused: not a processor event: {err}");
+                    self.processor_done(&message, &outcome).await?;
+                }
+            }
+        }
+        events.sort_by(|a, b| (&a.1.reference, a.1.sequence).cmp(&(&b.1.reference, b.1.sequence)));
+        for (message, event) in &events {
+            let outcome = match self.handle_processor_event(event).await {
+                Ok(Handled::Applied) => {
+                    report.applied += 1;
+                    "applied".to_owned()
+                }
+                Ok(Handled::InStep) => {
+                    report.in_step += 1;
+                    "in step".to_owned()
+                }
+                Ok(Handled::Reconciled) => {
+                    report.reconciled += 1;
+                    "reconciled".to_owned()
+                }
+                Ok(Handled::Stale(why)) => {
+                    report.stale += 1;
+                    format!("stale: {why}")
+                }
+                Err(
+                    OperationError::Invalid(why)
+                    | OperationError::Store(StoreError::Invalid(why)),
+                ) => {
+                    report.refused += 1;
+                    format!("refused: {why}")
+                }
+                // The store or the processor failed: the event stays for the next pass.
+                Err(error) => {
+                    tracing::warn!(external_id = %message.external_id, %error, "processor event not handled");
+                    continue;
+                }
+            };
+            self.processor_done(message, &outcome).await?;
+        }
+        Ok(report)
+    }
+
+    async fn handle_processor_event(&self, event: &ProcessorEvent) -> Result<Handled, OperationError> {
+        let payments = {
+            let mut tx = self.store.begin().await?;
+            let payments = tx.payments_by_reference(&event.reference).await?;
+            tx.rollback().await?;
+            payments
+        };
+        let Some(payment) = payments.iter().min_by_key(|p| p.id).cloned() else {
+            return Err(OperationError::Invalid(format!(
+                "no payment has reference {}",
+                event.reference
+            )));
+        };
+        match event.kind {
+            ProcessorEventKind::Authorized => self.confirm_authorized(payment, event).await,
+            ProcessorEventKind::Captured => {
+                let recorded = payments.iter().any(|p| matches!(p.state.as_str(), "captured" | "refunded"));
+                self.confirm(recorded, &payment).await
+            }
+            ProcessorEventKind::Voided => {
+                let recorded = matches!(payment.state.as_str(), "voided" | "refunded");
+                self.confirm(recorded, &payment).await
+            }
+            ProcessorEventKind::Refunded => self.confirm_refunded(&payment, event).await,
+            ProcessorEventKind::AuthorizationExpired => self.expire(payment).await,
+            ProcessorEventKind::Chargeback => self.chargeback(&payments, event).await,
+            ProcessorEventKind::RefundReversed => self.reverse_refund(&payment, event).await,
+        }
+    }
+
+    /// An authorization the shop asked for: recorded already, or its answer was lost.
+    async fn confirm_authorized(&self, payment: Payment, event: &ProcessorEvent) -> Result<Handled, OperationError> {
+        if payment.state != "pending" {
+            return Ok(Handled::InStep);
+        }
+        let authorization = Authorization {
+            reference: event.reference.clone(),
+            amount_cents: event.amount_cents,
+            review: false,
+        };
+        self.settle_authorization(payment, Ok(authorization)).await?;
+        Ok(Handled::Reconciled)
+    }
+
+    /// A confirmation the books agree with, or one that finds them in doubt: the
+    /// order's payments are reconciled with the processor's books.
+    async fn confirm(&self, recorded: bool, payment: &Payment) -> Result<Handled, OperationError> {
+        if recorded {
+            return Ok(Handled::InStep);
+        }
+        let order = self
+            .store
+            .order(payment.order)
+            .await?
+            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        let mut done = Reconciled::default();
+        self.reconcile_order(&order, &mut done).await?;
+        Ok(Handled::Reconciled)
+    }
+
+    async fn confirm_refunded(&self, payment: &Payment, event: &ProcessorEvent) -> Result<Handled, OperationError> {
+        let refunds = self.store.refunds(payment.order).await?;
+        let known = refunds
+            .iter()
+            .any(|r| r.processor_ref.is_some() && r.processor_ref == event.refund_reference);
+        if known {
+            return Ok(Handled::InStep);
+        }
+        // A refund the processor paid that the shop never recorded (its transaction
+        // died after the call): recorded now, so the books agree.
+        let refund = Refund {
+            order: payment.order,
+            payment: payment.id,
+            amount_cents: event.amount_cents,
+            state: "succeeded".into(),
+            reason: Some("processor_error".into()),
+            idempotency_key: format!("webhook-{}", event.external_id),
+            processor_ref: event.refund_reference.clone(),
+        };
+        self.record_refund(&refund).await?;
+        Ok(Handled::Applied)
+    }
+
+    /// An authorization that lapsed: the payment can no longer be captured.
+    async fn expire(&self, mut payment: Payment) -> Result<Handled, OperationError> {
+        if payment.state != "authorized" {
+            return Ok(Handled::Stale(format!("the payment is `{}`", payment.state)));
+        }
+        payment.state = "voided".into();
+        payment.failure_code = Some("authorization_expired".into());
+        self.write_payment(&payment).await?;
+        Ok(Handled::Applied)
+    }
+
+    /// The bank took captured money back: a refund the shop did not make, recorded
+    /// against the payment that still holds enough.
+    async fn chargeback(&self, payments: &[Payment], event: &ProcessorEvent) -> Result<Handled, OperationError> {
+        let Some(payment) = payments.iter().find(|p| p.state == "captured") else {
+            return Err(OperationError::Invalid(format!(
+                "a chargeback on {}, which holds no captured payment",
+                event.reference
+            )));
+        };
+        let refund = Refund {
+            order: payment.order,
+            payment: payment.id,
+            amount_cents: event.amount_cents,
+            state: "succeeded".into(),
+            reason: Some("chargeback".into()),
+            idempotency_key: format!("chargeback-{}", event.external_id),
+            processor_ref: None,
+        };
+        self.record_refund(&refund).await?;
+        Ok(Handled::Applied)
+    }
+
+    async fn reverse_refund(&self, payment: &Payment, event: &ProcessorEvent) -> Result<Handled, OperationError> {
+        let refunds = self.store.refunds(payment.order).await?;
+        let Some(refund) = refunds
+            .iter()
+            .find(|r| r.processor_ref.is_some() && r.processor_ref == event.refund_reference)
+        else {
+            return Err(OperationError::Invalid(format!(
+                "no refund has reference {}",
+                event.refund_reference.as_deref().unwrap_or("(none)")
+            )));
+        };
+        if refund.state == "reversed" {
+            return Ok(Handled::InStep);
+        }
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .lock_order(payment.order)
+            .await?
+            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        tx.update_refund_state(&refund.idempotency_key, "reversed").await?;
+        order.payment_status = rollup::current_payment_status(tx.as_mut(), order.id).await?;
+        self.close(tx, &order).await?;
+        Ok(Handled::Applied)
+    }
+
+    async fn record_refund(&self, refund: &Refund) -> Result<(), OperationError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .lock_order(refund.order)
+            .await?
+            .ok_or(OperationError::OrderNotFound(refund.order))?;
+        tx.insert_refund(refund, now).await?;
+        order.payment_status = rollup::current_payment_status(tx.as_mut(), order.id).await?;
+        self.close(tx, &order).await
+    }
+
+    async fn write_payment(&self, payment: &Payment) -> Result<(), OperationError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .lock_order(payment.order)
+            .await?
+            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        tx.update_payment(payment, now).await?;
+        order.payment_status = rollup::current_payment_status(tx.as_mut(), order.id).await?;
+        self.close(tx, &order).await
+    }
+
+    async fn processor_done(&self, message: &InboxMessage, outcome: &str) -> Result<(), StoreError> {
+        let mut tx = self.store.begin().await?;
+        tx.inbox_done(&message.source, &message.external_id, outcome, self.clock.now())
+            .await?;
+        tx.commit().await
+    }
+}
