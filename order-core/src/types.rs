@@ -390,7 +390,8 @@ pub struct Refund {
 pub struct Shipment {
     pub id: ShipmentId,
     pub order: OrderId,
-    /// `in_transit`, `delivered`, `returned` or `lost`.
+    /// A state of `shipment.fsm`: `label_created`, `in_transit`, `out_for_delivery`,
+    /// `failed_attempt`, `delivered`, `returned_to_sender`, `lost` or `cancelled`.
     pub state: String,
     pub carrier: String,
     pub tracking_number: Option<String>,

@@ -29,7 +29,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(url: &str, journal: &str, order: &str, step: &str, point: &str) -> Result<(), String> {
-    let id = OrderId(order.parse().map_err(|_| format!("not an order id: {order}"))?);
+    let id = OrderId(
+        order
+            .parse()
+            .map_err(|_| format!("not an order id: {order}"))?,
+    );
     let point = CrashPoint::ALL
         .into_iter()
         .find(|p| p.as_str() == point)
@@ -37,7 +41,11 @@ async fn run(url: &str, journal: &str, order: &str, step: &str, point: &str) -> 
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
         Arc::new(SqliteStore::connect(url).await.map_err(|e| e.to_string())?)
     } else {
-        Arc::new(PostgresStore::connect(url).await.map_err(|e| e.to_string())?)
+        Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .map_err(|e| e.to_string())?,
+        )
     };
     let processor = JournaledSimulator::open(journal.as_ref(), SimulatorConfig::default())
         .await
@@ -50,7 +58,11 @@ async fn run(url: &str, journal: &str, order: &str, step: &str, point: &str) -> 
             }
         }));
     match step {
-        "authorize" => engine.authorize_payment(id).await.map(drop).map_err(|e| e.to_string()),
+        "authorize" => engine
+            .authorize_payment(id)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
         "pay" => engine
             .fire(id, Command::new(Event::Pay, Actor::system()))
             .await

@@ -104,7 +104,10 @@ impl Engine {
         };
         let Some((parcel, trail)) = parcel else {
             report.refused += 1;
-            let outcome = format!("refused: no shipment has tracking number {}", event.tracking_number);
+            let outcome = format!(
+                "refused: no shipment has tracking number {}",
+                event.tracking_number
+            );
             return self.inbox_done(message, &outcome).await;
         };
         let last_applied = trail
@@ -145,7 +148,8 @@ impl Engine {
             }
             Err(ShipmentError::Refused(refusal)) => {
                 report.refused += 1;
-                self.inbox_done(message, &format!("refused: {refusal}")).await
+                self.inbox_done(message, &format!("refused: {refusal}"))
+                    .await
             }
             // The store or the carrier failed: the event stays for the next pass.
             Err(error) => {
@@ -158,8 +162,13 @@ impl Engine {
 
     async fn inbox_done(&self, message: &InboxMessage, outcome: &str) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
-        tx.inbox_done(&message.source, &message.external_id, outcome, self.clock.now())
-            .await?;
+        tx.inbox_done(
+            &message.source,
+            &message.external_id,
+            outcome,
+            self.clock.now(),
+        )
+        .await?;
         tx.commit().await
     }
 }

@@ -34,7 +34,10 @@ pub enum Refusal<M: Machine> {
         allowed: Vec<M::ActorKind>,
     },
     #[error("`{event}` by `{actor}` requires a reason")]
-    ReasonRequired { event: M::Event, actor: M::ActorKind },
+    ReasonRequired {
+        event: M::Event,
+        actor: M::ActorKind,
+    },
     #[error(
         "`{event}` is only allowed within `{calendar}`; {}",
         crate::error::next_opening(next_open)

@@ -7,13 +7,13 @@ mod check;
 mod fire;
 pub mod inbox;
 pub mod machine;
-mod shipment_rules;
-pub mod shipments;
 mod ops;
 pub mod processor_inbox;
 mod reconcile;
 pub(crate) mod rollup;
 mod rules;
+mod shipment_rules;
+pub mod shipments;
 mod undo;
 
 use std::sync::Arc;
@@ -28,8 +28,8 @@ use crate::store::Store;
 
 pub use ops::{PaymentAttempt, ShipmentLine};
 pub use reconcile::Reconciled;
-pub use shipments::{ShipmentCommand, ShipmentError, ShipmentOutcome};
 pub use rules::{Effect, Step};
+pub use shipments::{ShipmentCommand, ShipmentError, ShipmentOutcome};
 
 /// The engine's policies.
 #[derive(Clone, Debug)]

@@ -264,7 +264,9 @@ impl Engine {
                 let label = service
                     .create_label(&key, &reference, now)
                     .await
-                    .map_err(|err| OperationError::Invalid(format!("the carrier made no label: {err}")))?;
+                    .map_err(|err| {
+                        OperationError::Invalid(format!("the carrier made no label: {err}"))
+                    })?;
                 Some(label.tracking_number)
             }
             _ => None,
@@ -426,8 +428,9 @@ impl Engine {
     /// `payment_failed`, once it has used up its attempts (`payment_attempts_exhausted`
     /// decides). Whether it did.
     async fn cancel_if_exhausted(&self, id: OrderId) -> bool {
-        let cancel = crate::types::Command::new(crate::order::Event::Cancel, crate::types::Actor::system())
-            .reason(crate::order::Reason::PaymentFailed);
+        let cancel =
+            crate::types::Command::new(crate::order::Event::Cancel, crate::types::Actor::system())
+                .reason(crate::order::Reason::PaymentFailed);
         match self.fire(id, cancel).await {
             Ok(_) => true,
             Err(crate::error::FireError::GuardFailed { .. }) => false,

@@ -50,9 +50,8 @@ impl Engine {
         &self,
         event: &ProcessorEvent,
     ) -> Result<bool, StoreError> {
-        let payload = serde_json::to_value(event).map_err(|err| {
-            StoreError::Invalid(format!("cannot store processor event: {err}"))
-        })?;
+        let payload = serde_json::to_value(event)
+            .map_err(|err| StoreError::Invalid(format!("cannot store processor event: {err}")))?;
         let mut tx = self.store.begin().await?;
         let new = tx
             .inbox_receive(PROCESSOR, &event.external_id, &payload, self.clock.now())
@@ -102,8 +101,7 @@ impl Engine {
                     format!("stale: {why}")
                 }
                 Err(
-                    OperationError::Invalid(why)
-                    | OperationError::Store(StoreError::Invalid(why)),
+                    OperationError::Invalid(why) | OperationError::Store(StoreError::Invalid(why)),
                 ) => {
                     report.refused += 1;
                     format!("refused: {why}")
@@ -119,7 +117,10 @@ impl Engine {
         Ok(report)
     }
 
-    async fn handle_processor_event(&self, event: &ProcessorEvent) -> Result<Handled, OperationError> {
+    async fn handle_processor_event(
+        &self,
+        event: &ProcessorEvent,
+    ) -> Result<Handled, OperationError> {
         let payments = {
             let mut tx = self.store.begin().await?;
             let payments = tx.payments_by_reference(&event.reference).await?;
@@ -135,7 +136,9 @@ impl Engine {
         match event.kind {
             ProcessorEventKind::Authorized => self.confirm_authorized(payment, event).await,
             ProcessorEventKind::Captured => {
-                let recorded = payments.iter().any(|p| matches!(p.state.as_str(), "captured" | "refunded"));
+                let recorded = payments
+                    .iter()
+                    .any(|p| matches!(p.state.as_str(), "captured" | "refunded"));
                 self.confirm(recorded, &payment).await
             }
             ProcessorEventKind::Voided => {
@@ -150,7 +153,11 @@ impl Engine {
     }
 
     /// An authorization the shop asked for: recorded already, or its answer was lost.
-    async fn confirm_authorized(&self, payment: Payment, event: &ProcessorEvent) -> Result<Handled, OperationError> {
+    async fn confirm_authorized(
+        &self,
+        payment: Payment,
+        event: &ProcessorEvent,
+    ) -> Result<Handled, OperationError> {
         if payment.state != "pending" {
             return Ok(Handled::InStep);
         }
@@ -159,7 +166,8 @@ impl Engine {
             amount_cents: event.amount_cents,
             review: false,
         };
-        self.settle_authorization(payment, Ok(authorization)).await?;
+        self.settle_authorization(payment, Ok(authorization))
+            .await?;
         Ok(Handled::Reconciled)
     }
 
@@ -179,7 +187,11 @@ impl Engine {
         Ok(Handled::Reconciled)
     }
 
-    async fn confirm_refunded(&self, payment: &Payment, event: &ProcessorEvent) -> Result<Handled, OperationError> {
+    async fn confirm_refunded(
+        &self,
+        payment: &Payment,
+        event: &ProcessorEvent,
+    ) -> Result<Handled, OperationError> {
         let refunds = self.store.refunds(payment.order).await?;
         let known = refunds
             .iter()
@@ -205,7 +217,10 @@ impl Engine {
     /// An authorization that lapsed: the payment can no longer be captured.
     async fn expire(&self, mut payment: Payment) -> Result<Handled, OperationError> {
         if payment.state != "authorized" {
-            return Ok(Handled::Stale(format!("the payment is `{}`", payment.state)));
+            return Ok(Handled::Stale(format!(
+                "the payment is `{}`",
+                payment.state
+            )));
         }
         payment.state = "voided".into();
         payment.failure_code = Some("authorization_expired".into());
@@ -215,7 +230,11 @@ impl Engine {
 
     /// The bank took captured money back: a refund the shop did not make, recorded
     /// against the payment that still holds enough.
-    async fn chargeback(&self, payments: &[Payment], event: &ProcessorEvent) -> Result<Handled, OperationError> {
+    async fn chargeback(
+        &self,
+        payments: &[Payment],
+        event: &ProcessorEvent,
+    ) -> Result<Handled, OperationError> {
         let Some(payment) = payments.iter().find(|p| p.state == "captured") else {
             return Err(OperationError::Invalid(format!(
                 "a chargeback on {}, which holds no captured payment",
@@ -235,7 +254,11 @@ impl Engine {
         Ok(Handled::Applied)
     }
 
-    async fn reverse_refund(&self, payment: &Payment, event: &ProcessorEvent) -> Result<Handled, OperationError> {
+    async fn reverse_refund(
+        &self,
+        payment: &Payment,
+        event: &ProcessorEvent,
+    ) -> Result<Handled, OperationError> {
         let refunds = self.store.refunds(payment.order).await?;
         let Some(refund) = refunds
             .iter()
@@ -254,7 +277,8 @@ impl Engine {
             .lock_order(payment.order)
             .await?
             .ok_or(OperationError::OrderNotFound(payment.order))?;
-        tx.update_refund_state(&refund.idempotency_key, "reversed").await?;
+        tx.update_refund_state(&refund.idempotency_key, "reversed")
+            .await?;
         order.payment_status = rollup::current_payment_status(tx.as_mut(), order.id).await?;
         self.close(tx, &order).await?;
         Ok(Handled::Applied)
@@ -284,10 +308,19 @@ impl Engine {
         self.close(tx, &order).await
     }
 
-    async fn processor_done(&self, message: &InboxMessage, outcome: &str) -> Result<(), StoreError> {
+    async fn processor_done(
+        &self,
+        message: &InboxMessage,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
-        tx.inbox_done(&message.source, &message.external_id, outcome, self.clock.now())
-            .await?;
+        tx.inbox_done(
+            &message.source,
+            &message.external_id,
+            outcome,
+            self.clock.now(),
+        )
+        .await?;
         tx.commit().await
     }
 }

@@ -89,7 +89,10 @@ impl Engine {
             processor.authorize(&key, amount)
         })
         .await;
-        if matches!(result, Err(PaymentError::Timeout | PaymentError::Unavailable(_))) {
+        if matches!(
+            result,
+            Err(PaymentError::Timeout | PaymentError::Unavailable(_))
+        ) {
             // Still no answer: the payment stays in doubt for the next run.
             return Ok(());
         }

@@ -99,10 +99,7 @@ impl<'a> Guards for ShipmentRules<'a> {
 
     /// The order has an address, and no failed attempt of the parcel found it
     /// undeliverable or was refused by the recipient: trying again may succeed.
-    async fn address_deliverable(
-        &self,
-        ctx: &mut ShipmentStep<'a>,
-    ) -> Result<bool, ShipmentError> {
+    async fn address_deliverable(&self, ctx: &mut ShipmentStep<'a>) -> Result<bool, ShipmentError> {
         let has_address = ctx
             .order
             .shipping_address

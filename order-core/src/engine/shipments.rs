@@ -95,7 +95,10 @@ pub struct ShipmentOutcome {
 #[non_exhaustive]
 pub enum ShipmentError {
     #[error("shipment {shipment} of order {order} does not exist")]
-    NotFound { order: OrderId, shipment: ShipmentId },
+    NotFound {
+        order: OrderId,
+        shipment: ShipmentId,
+    },
     /// The shipment machine's table refused, saying which rule did.
     #[error(transparent)]
     Refused(#[from] Refusal<Machine>),
@@ -154,8 +157,7 @@ impl Engine {
         };
         let has_reason = command.reason.is_some();
         let mut guards = ShipmentGuards { step: &mut step };
-        let spec = match machine::choose(&listed, command.actor, has_reason, now, &mut guards)
-            .await
+        let spec = match machine::choose(&listed, command.actor, has_reason, now, &mut guards).await
         {
             Ok(spec) => spec,
             Err(Unchosen::Refused(refusal)) => return Err(refusal.into()),
@@ -234,12 +236,15 @@ impl Engine {
         };
         // Staff roles are one directory for every machine: `support` in shipment.fsm
         // is the `support` of order.fsm.
-        let role: order::ActorKind = command.actor.as_str().parse().map_err(|_| {
-            ShipmentError::MissingRole {
-                principal: principal.clone(),
-                role: command.actor,
-            }
-        })?;
+        let role: order::ActorKind =
+            command
+                .actor
+                .as_str()
+                .parse()
+                .map_err(|_| ShipmentError::MissingRole {
+                    principal: principal.clone(),
+                    role: command.actor,
+                })?;
         if self.authorizer.holds_role(principal, role).await? {
             Ok(())
         } else {
@@ -257,19 +262,32 @@ impl Engine {
     /// order's guards decide (`all_items_shipped`, `all_shipments_delivered`): a
     /// refusal leaves the order as it is.
     pub async fn follow_parcels(&self, id: OrderId) -> Option<Outcome> {
-        let (order, shipments) = match (self.store.order(id).await, self.store.shipments(id).await) {
+        let (order, shipments) = match (self.store.order(id).await, self.store.shipments(id).await)
+        {
             (Ok(Some(order)), Ok(shipments)) => (order, shipments),
             _ => return None,
         };
-        let live: Vec<_> = shipments.iter().filter(|s| s.state != "cancelled").collect();
+        let live: Vec<_> = shipments
+            .iter()
+            .filter(|s| s.state != "cancelled")
+            .collect();
+        // Asked only when every unit left, so that a partly packed order does not
+        // collect a refused attempt per parcel event.
+        let all_packed = || async {
+            let items = self.store.items(id).await.unwrap_or_default();
+            !items.is_empty() && items.iter().all(|i| i.qty_shipped == i.quantity)
+        };
         let command = match order.state {
             OrderState::Processing
                 if !live.is_empty()
-                    && live.iter().all(|s| s.state != State::LabelCreated.as_str()) =>
+                    && live.iter().all(|s| s.state != State::LabelCreated.as_str())
+                    && all_packed().await =>
             {
                 Command::new(OrderEvent::Ship, Actor::system())
             }
-            OrderState::Shipped if !live.is_empty() && live.iter().all(|s| s.state == "delivered") => {
+            OrderState::Shipped
+                if !live.is_empty() && live.iter().all(|s| s.state == "delivered") =>
+            {
                 Command::new(OrderEvent::Deliver, Actor::system())
             }
             OrderState::Shipped

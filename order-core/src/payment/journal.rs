@@ -15,7 +15,10 @@ use std::sync::{Mutex, PoisonError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{Authorization, Balance, PaymentError, PaymentProcessor, Simulator, SimulatorConfig};
+use super::{
+    Authorization, Balance, PaymentError, PaymentProcessor, ProcessorEvent, Simulator,
+    SimulatorConfig,
+};
 
 /// One call as the journal keeps it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -91,6 +94,32 @@ impl JournaledSimulator {
         })
     }
 
+    /// An authorization lapses at the processor (see [`Simulator::expire_authorization`]),
+    /// journaled.
+    pub fn expire_authorization(&self, reference: &str) -> Result<ProcessorEvent, PaymentError> {
+        let event = self.simulator.expire_authorization(reference);
+        self.record("expire", "", reference, 0)?;
+        event
+    }
+
+    /// The bank takes captured money back (see [`Simulator::chargeback`]), journaled.
+    pub fn chargeback(
+        &self,
+        reference: &str,
+        amount_cents: i64,
+    ) -> Result<ProcessorEvent, PaymentError> {
+        let event = self.simulator.chargeback(reference, amount_cents);
+        self.record("chargeback", "", reference, amount_cents)?;
+        event
+    }
+
+    /// A refund is not paid out (see [`Simulator::reverse_refund`]), journaled.
+    pub fn reverse_refund(&self, refund_reference: &str) -> Result<ProcessorEvent, PaymentError> {
+        let event = self.simulator.reverse_refund(refund_reference);
+        self.record("reverse_refund", "", refund_reference, 0)?;
+        event
+    }
+
     /// The simulator holding the replayed books.
     pub fn simulator(&self) -> &Simulator {
         &self.simulator
@@ -129,6 +158,9 @@ async fn replay(simulator: &Simulator, entry: &Entry) -> Result<(), String> {
         "capture" => drop(simulator.capture(key, reference, amount).await),
         "void" => drop(simulator.void(key, reference).await),
         "refund" => drop(simulator.refund(key, reference, amount).await),
+        "expire" => drop(simulator.expire_authorization(reference)),
+        "chargeback" => drop(simulator.chargeback(reference, amount)),
+        "reverse_refund" => drop(simulator.reverse_refund(reference)),
         other => return Err(format!("unknown call `{other}`")),
     }
     Ok(())
@@ -194,17 +226,20 @@ mod tests {
             .expect("captured");
         let refused = first.capture("c-2", "pay_unknown", 5).await;
         assert!(refused.is_err());
-        first
+        let refund = first
             .refund("r-1", &auth.reference, 200)
             .await
             .expect("refunded");
+        first.chargeback(&auth.reference, 50).expect("charged back");
+        first.reverse_refund(&refund).expect("reversed");
         drop(first);
 
         let second = JournaledSimulator::open(&path, config)
             .await
             .expect("reopens");
         let balance = second.balance(&auth.reference).await.expect("known");
-        assert_eq!((balance.captured_cents, balance.refunded_cents), (500, 200));
+        // 200 refunded, 50 charged back, the 200 reversed.
+        assert_eq!((balance.captured_cents, balance.refunded_cents), (500, 50));
         // The same key gets the same answer: no second authorization.
         let again = second.authorize("a-1", 500).await.expect("replayed");
         assert_eq!(again.reference, auth.reference);

@@ -19,8 +19,9 @@ use crate::error::StoreError;
 use crate::order::{ActorKind, Event, Reason, State};
 use crate::query::OrderQuery;
 use crate::types::{
-    Attempt, EntityTransition, InboxMessage, ItemId, NewOrder, Order, OrderId, OrderItem, OutboxMessage, Payment, Product,
-    ProductId, Refund, Shipment, ShipmentId, Staff, TransitionRecord,
+    Attempt, EntityTransition, InboxMessage, ItemId, NewOrder, Order, OrderId, OrderItem,
+    OutboxMessage, Payment, Product, ProductId, Refund, Shipment, ShipmentId, Staff,
+    TransitionRecord,
 };
 use crate::verify::Finding;
 

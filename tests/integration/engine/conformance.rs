@@ -92,6 +92,7 @@ macro_rules! conformance {
             outbox_enqueues_dedupes_and_delivers,
             command_log_records_an_outcome_once,
             payments_round_trip,
+            payments_are_found_by_processor_reference,
             refunds_round_trip_within_the_captured_amount,
             shipments_round_trip,
             attempts_are_recorded_oldest_first,

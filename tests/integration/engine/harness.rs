@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use order_core::clock::ManualClock;
 use order_core::clock::Clock as _;
+use order_core::clock::ManualClock;
 use order_core::engine::{ShipmentCommand, ShipmentLine};
 use order_core::order::{ActorKind, Event, Reason, State};
 use order_core::payment::{Simulator, SimulatorConfig};

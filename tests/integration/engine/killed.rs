@@ -29,10 +29,20 @@ async fn reopen(shop: &Shop, journal: &Path) -> (Engine, Arc<JournaledSimulator>
 fn kill(shop: &Shop, journal: &Path, id: OrderId, step: &str, point: &str) {
     let url = shop.url.as_deref().expect("a shared database");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_crash-at"))
-        .args([url, &journal.display().to_string(), &id.0.to_string(), step, point])
+        .args([
+            url,
+            &journal.display().to_string(),
+            &id.0.to_string(),
+            step,
+            point,
+        ])
         .status()
         .expect("crash-at runs");
-    assert_eq!(status.signal(), Some(6), "crash-at was not aborted: {status}");
+    assert_eq!(
+        status.signal(),
+        Some(6),
+        "crash-at was not aborted: {status}"
+    );
 }
 
 #[tokio::test]
@@ -48,15 +58,33 @@ async fn a_process_killed_after_the_capture_is_reconciled() {
 
     kill(&shop, &journal, id, "pay", "captured");
     let (engine, processor) = reopen(&shop, &journal).await;
-    let total = shop.store.order(id).await.expect("readable").expect("exists").total_cents;
-    assert_eq!(processor.simulator().total_captured(), total, "the processor captured");
-    assert_eq!(shop.state(id).await, State::Confirmed, "the shop never heard");
+    let total = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists")
+        .total_cents;
+    assert_eq!(
+        processor.simulator().total_captured(),
+        total,
+        "the processor captured"
+    );
+    assert_eq!(
+        shop.state(id).await,
+        State::Confirmed,
+        "the shop never heard"
+    );
 
     let done = engine.reconcile_payments().await.expect("runs");
     assert_eq!(done.captures_completed, 1, "{done:?}");
     assert_eq!(shop.state(id).await, State::Paid);
     let (_, processor) = reopen(&shop, &journal).await;
-    assert_eq!(processor.simulator().total_captured(), total, "captured once");
+    assert_eq!(
+        processor.simulator().total_captured(),
+        total,
+        "captured once"
+    );
     shop.assert_verified().await;
 }
 
@@ -70,7 +98,10 @@ async fn a_process_killed_after_the_authorization_is_reconciled() {
     kill(&shop, &journal, id, "authorize", "authorized");
     let payments = shop.store.payments(id).await.expect("readable");
     assert_eq!(payments.len(), 1);
-    assert_eq!(payments[0].state, "pending", "the intent was committed first");
+    assert_eq!(
+        payments[0].state, "pending",
+        "the intent was committed first"
+    );
 
     let (engine, processor) = reopen(&shop, &journal).await;
     let done = engine.reconcile_payments().await.expect("runs");

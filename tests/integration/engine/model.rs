@@ -278,9 +278,10 @@ async fn step(shop: &Shop, model: &mut Model, ids: &mut Vec<OrderId>, cmd: Cmd) 
                 Answer::Timeout => fail(PaymentError::Timeout),
             }
             let (got, review) = match engine.authorize_payment(ids[order % n]).await {
-                Ok(attempt) if attempt.order_cancelled => {
-                    (format!("{}, order cancelled", attempt.outcome), attempt.payment.fraud_review)
-                }
+                Ok(attempt) if attempt.order_cancelled => (
+                    format!("{}, order cancelled", attempt.outcome),
+                    attempt.payment.fraud_review,
+                ),
                 Ok(attempt) => (attempt.outcome, attempt.payment.fraud_review),
                 Err(err) => (format!("error: {err}"), false),
             };
@@ -451,11 +452,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         1 => Just(Answer::Outage),
         1 => Just(Answer::Timeout),
     ];
-    let parcel = (
-        order.clone(),
-        0..3_usize,
-        Just("delivered"),
-    );
+    let parcel = (order.clone(), 0..3_usize, Just("delivered"));
     prop_oneof![
         16 => fire,
         8 => order.clone().prop_map(|order| Cmd::Next { order }),

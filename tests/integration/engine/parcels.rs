@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use order_core::clock::Clock as _;
 use order_core::carrier::{
     CarrierCall, CarrierEvent, CarrierEventKind, CarrierSimulator, CarrierSimulatorConfig,
 };
+use order_core::clock::Clock as _;
 use order_core::engine::machine::Refusal;
 use order_core::engine::{ShipmentCommand, ShipmentError, ShipmentLine};
 use order_core::order::State as OrderState;
@@ -63,7 +63,12 @@ async fn fire(shop: &Shop, id: OrderId, shipment: ShipmentId, command: ShipmentC
 }
 
 async fn stock(shop: &Shop, sku: &str) -> (i64, i64) {
-    let product = shop.store.product(sku).await.expect("readable").expect("exists");
+    let product = shop
+        .store
+        .product(sku)
+        .await
+        .expect("readable")
+        .expect("exists");
     (product.on_hand, product.reserved)
 }
 
@@ -95,14 +100,24 @@ async fn a_parcel_goes_from_label_to_delivered_with_a_trail_of_its_own() {
         ),
         "{weekend:?}"
     );
-    for event in [Event::PickUp, Event::Scan, Event::Scan, Event::Dispatch, Event::Deliver] {
+    for event in [
+        Event::PickUp,
+        Event::Scan,
+        Event::Scan,
+        Event::Dispatch,
+        Event::Deliver,
+    ] {
         fire(&shop, id, shipment, carrier(event)).await;
     }
     assert_eq!(state_of(&shop, id, shipment).await, "delivered");
     let parcels = shop.store.shipments(id).await.expect("readable");
     assert_eq!(parcels[0].delivered_at, Some(shop.clock.now()));
 
-    let trail = shop.store.entity_trail("Shipment", shipment.0).await.expect("readable");
+    let trail = shop
+        .store
+        .entity_trail("Shipment", shipment.0)
+        .await
+        .expect("readable");
     let steps: Vec<(i64, &str, &str, &str)> = trail
         .iter()
         .map(|r| (r.seq, r.event.as_str(), r.from.as_str(), r.to.as_str()))
@@ -117,15 +132,32 @@ async fn a_parcel_goes_from_label_to_delivered_with_a_trail_of_its_own() {
             (5, "deliver", "out_for_delivery", "delivered"),
         ]
     );
-    assert!(trail.iter().all(|r| r.order == id && r.actor_kind == "carrier"));
+    assert!(
+        trail
+            .iter()
+            .all(|r| r.order == id && r.actor_kind == "carrier")
+    );
     // The order's own trail is untouched until the order follows.
     assert_eq!(shop.state(id).await, OrderState::Processing);
-    let shipped = shop.engine.follow_parcels(id).await.expect("the order ships");
+    let shipped = shop
+        .engine
+        .follow_parcels(id)
+        .await
+        .expect("the order ships");
     assert_eq!(shipped.to, OrderState::Shipped);
-    let delivered = shop.engine.follow_parcels(id).await.expect("and is delivered");
+    let delivered = shop
+        .engine
+        .follow_parcels(id)
+        .await
+        .expect("and is delivered");
     assert_eq!(delivered.to, OrderState::Delivered);
     assert!(shop.engine.follow_parcels(id).await.is_none());
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.fulfillment_status, FulfillmentStatus::Delivered);
     // The transition's notifications are in the outbox.
     let kinds: Vec<String> = shop
@@ -136,7 +168,11 @@ async fn a_parcel_goes_from_label_to_delivered_with_a_trail_of_its_own() {
         .into_iter()
         .map(|m| m.kind)
         .collect();
-    for kind in ["shipment_picked_up", "out_for_delivery", "shipment_delivered"] {
+    for kind in [
+        "shipment_picked_up",
+        "out_for_delivery",
+        "shipment_delivered",
+    ] {
         assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
     shop.assert_verified().await;
@@ -165,16 +201,23 @@ async fn a_cancelled_label_is_voided_and_its_units_go_back_on_the_shelf() {
     let cancel = bare.reason(Reason::CustomerRequest);
     fire(&shop, id, shipment, cancel).await;
     assert_eq!(state_of(&shop, id, shipment).await, "cancelled");
-    assert!(sim
-        .calls()
-        .iter()
-        .any(|(call, key)| *call == CarrierCall::VoidLabel && key.contains(&shipment.to_string())));
+    assert!(
+        sim.calls()
+            .iter()
+            .any(|(call, key)| *call == CarrierCall::VoidLabel
+                && key.contains(&shipment.to_string()))
+    );
     assert!(sim.journey(&tracking).is_some());
     // Back on the shelf and held for the order again; nothing counts as shipped.
     assert_eq!(stock(&shop, "WIDGET").await, (before.0, before.1 + 2));
     let items = shop.store.items(id).await.expect("readable");
     assert!(items.iter().all(|i| i.qty_shipped == 0));
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.fulfillment_status, FulfillmentStatus::Unfulfilled);
     shop.assert_verified().await;
 }
@@ -240,7 +283,11 @@ async fn a_lost_parcel_needs_silent_tracking_and_can_be_recovered() {
     assert_eq!(state_of(&shop, id, shipment).await, "in_transit");
     let items = shop.store.items(id).await.expect("readable");
     assert!(items.iter().all(|i| i.qty_shipped == i.quantity));
-    let trail = shop.store.entity_trail("Shipment", shipment.0).await.expect("readable");
+    let trail = shop
+        .store
+        .entity_trail("Shipment", shipment.0)
+        .await
+        .expect("readable");
     assert!(trail.last().expect("rows").is_override);
     let kinds: Vec<String> = shop
         .store
@@ -285,7 +332,12 @@ async fn a_parcel_returns_to_the_sender_after_the_last_failed_attempt() {
     assert_eq!(state_of(&shop, id, shipment).await, "returned_to_sender");
     // Back in the warehouse and held for the order, ready to ship again.
     assert_eq!(stock(&shop, "WIDGET").await, (before.0 + 2, before.1 + 2));
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.fulfillment_status, FulfillmentStatus::Unfulfilled);
     shop.assert_verified().await;
 }
@@ -328,32 +380,64 @@ async fn webhooks_apply_once_and_in_the_carriers_order() {
     let pick_up = event("TRACK-9", 1, CarrierEventKind::PickUp, at);
     // Deliver and dispatch first, the dispatch twice: deliver waits for its turn.
     for (webhook, new) in [(&deliver, true), (&dispatch, true), (&dispatch, false)] {
-        assert_eq!(shop.engine.receive_carrier_event(webhook).await.expect("kept"), new);
+        assert_eq!(
+            shop.engine
+                .receive_carrier_event(webhook)
+                .await
+                .expect("kept"),
+            new
+        );
     }
     let first = shop.engine.process_carrier_inbox().await.expect("runs");
     assert_eq!((first.applied, first.waiting), (0, 2), "{first:?}");
     assert_eq!(state_of(&shop, id, shipment).await, "label_created");
 
-    assert!(shop.engine.receive_carrier_event(&pick_up).await.expect("kept"));
+    assert!(
+        shop.engine
+            .receive_carrier_event(&pick_up)
+            .await
+            .expect("kept")
+    );
     let unknown = event("NOPE", 1, CarrierEventKind::PickUp, at);
-    shop.engine.receive_carrier_event(&unknown).await.expect("kept");
+    shop.engine
+        .receive_carrier_event(&unknown)
+        .await
+        .expect("kept");
     let second = shop.engine.process_carrier_inbox().await.expect("runs");
-    assert_eq!((second.applied, second.refused, second.waiting), (3, 1, 0), "{second:?}");
-    assert_eq!(second.orders_followed, 2, "shipped, then delivered: {second:?}");
+    assert_eq!(
+        (second.applied, second.refused, second.waiting),
+        (3, 1, 0),
+        "{second:?}"
+    );
+    assert_eq!(
+        second.orders_followed, 2,
+        "shipped, then delivered: {second:?}"
+    );
     assert_eq!(state_of(&shop, id, shipment).await, "delivered");
     assert_eq!(shop.state(id).await, OrderState::Delivered);
-    let trail = shop.store.entity_trail("Shipment", shipment.0).await.expect("readable");
+    let trail = shop
+        .store
+        .entity_trail("Shipment", shipment.0)
+        .await
+        .expect("readable");
     let external: Vec<Option<&str>> = trail.iter().map(|r| r.external_id.as_deref()).collect();
     assert_eq!(
         external,
-        [Some("evt_TRACK-9_1"), Some("evt_TRACK-9_2"), Some("evt_TRACK-9_3")]
+        [
+            Some("evt_TRACK-9_1"),
+            Some("evt_TRACK-9_2"),
+            Some("evt_TRACK-9_3")
+        ]
     );
     // A copy that arrives after its event was applied is stale.
     let late = CarrierEvent {
         external_id: "evt_TRACK-9_2_resent".into(),
         ..dispatch.clone()
     };
-    shop.engine.receive_carrier_event(&late).await.expect("kept");
+    shop.engine
+        .receive_carrier_event(&late)
+        .await
+        .expect("kept");
     let third = shop.engine.process_carrier_inbox().await.expect("runs");
     assert_eq!((third.applied, third.stale), (0, 1));
     let inbox = shop.store.inbox("carrier").await.expect("readable");
@@ -383,7 +467,12 @@ async fn a_seeded_carrier_drives_every_parcel_to_the_end_of_its_journey() {
         shop.clock.advance(TimeDelta::hours(6));
         for webhook in sim.events_until(shop.clock.now()) {
             received += 1;
-            if !shop.engine.receive_carrier_event(&webhook).await.expect("kept") {
+            if !shop
+                .engine
+                .receive_carrier_event(&webhook)
+                .await
+                .expect("kept")
+            {
                 duplicates += 1;
             }
         }
@@ -404,14 +493,22 @@ async fn a_seeded_carrier_drives_every_parcel_to_the_end_of_its_journey() {
         };
         assert_eq!(state_of(&shop, id, shipment).await, expected, "{tracking}");
         endings.insert(expected);
-        let trail = shop.store.entity_trail("Shipment", shipment.0).await.expect("readable");
+        let trail = shop
+            .store
+            .entity_trail("Shipment", shipment.0)
+            .await
+            .expect("readable");
         let inbox = shop.store.inbox("carrier").await.expect("readable");
         let outcomes: Vec<_> = inbox
             .iter()
             .filter(|m| m.external_id.contains(&tracking))
             .map(|m| (m.external_id.clone(), m.outcome.clone()))
             .collect();
-        assert_eq!(trail.len(), journey.len(), "every event once: {tracking}: {outcomes:?} {journey:#?}");
+        assert_eq!(
+            trail.len(),
+            journey.len(),
+            "every event once: {tracking}: {outcomes:?} {journey:#?}"
+        );
         let order = shop.state(id).await;
         let follows = match expected {
             "delivered" => OrderState::Delivered,
@@ -420,7 +517,10 @@ async fn a_seeded_carrier_drives_every_parcel_to_the_end_of_its_journey() {
         };
         assert_eq!(order, follows, "{tracking}");
     }
-    assert!(endings.len() >= 2, "the seed ends journeys in only {endings:?}");
+    assert!(
+        endings.len() >= 2,
+        "the seed ends journeys in only {endings:?}"
+    );
     let pending = shop.store.inbox("carrier").await.expect("readable");
     assert!(pending.iter().all(|m| m.processed_at.is_some()));
     shop.assert_verified().await;
@@ -437,16 +537,40 @@ async fn an_order_whose_parcels_all_came_back_is_returned_and_refunded() {
     fire(&shop, id, shipment, carrier(Event::Dispatch)).await;
     // The carrier finds the address undeliverable: no point in trying again.
     let undeliverable = Reason::AddressUndeliverable;
-    fire(&shop, id, shipment, carrier(Event::AttemptFailed).reason(undeliverable)).await;
-    fire(&shop, id, shipment, carrier(Event::ReturnToSender).reason(undeliverable)).await;
+    fire(
+        &shop,
+        id,
+        shipment,
+        carrier(Event::AttemptFailed).reason(undeliverable),
+    )
+    .await;
+    fire(
+        &shop,
+        id,
+        shipment,
+        carrier(Event::ReturnToSender).reason(undeliverable),
+    )
+    .await;
     let returned = shop.engine.follow_parcels(id).await.expect("comes back");
     assert_eq!(returned.to, OrderState::Returned);
     // Back on the shelf, and not held: the order will not ship again.
     assert_eq!(stock(&shop, "WIDGET").await, (before.0 + 2, before.1));
-    let refund = order_core::Command::new(order_core::order::Event::Refund, order_core::Actor::system());
-    let refunded = shop.engine.fire(id, refund).await.expect("nothing is at the customer's");
+    let refund = order_core::Command::new(
+        order_core::order::Event::Refund,
+        order_core::Actor::system(),
+    );
+    let refunded = shop
+        .engine
+        .fire(id, refund)
+        .await
+        .expect("nothing is at the customer's");
     assert_eq!(refunded.to, OrderState::Refunded);
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.payment_status, order_core::PaymentStatus::Refunded);
     assert_eq!(stock(&shop, "WIDGET").await, (before.0 + 2, before.1));
     shop.assert_verified().await;

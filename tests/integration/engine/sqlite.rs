@@ -12,23 +12,23 @@ mod failures;
 mod faulty;
 #[path = "harness.rs"]
 mod harness;
+#[path = "killed.rs"]
+mod killed;
 #[path = "lifecycle.rs"]
 mod lifecycle;
 #[path = "model.rs"]
 mod model;
-#[path = "parcels.rs"]
-mod parcels;
-#[path = "reconcile.rs"]
-mod reconcile;
-#[path = "killed.rs"]
-mod killed;
-#[path = "webhooks.rs"]
-mod webhooks;
 #[path = "operations.rs"]
 mod operations;
+#[path = "parcels.rs"]
+mod parcels;
 #[path = "queries.rs"]
 mod queries;
+#[path = "reconcile.rs"]
+mod reconcile;
 #[path = "table.rs"]
 mod table;
 #[path = "trail.rs"]
 mod trail;
+#[path = "webhooks.rs"]
+mod webhooks;

@@ -48,12 +48,23 @@ async fn confirmations_of_recorded_effects_are_in_step_and_kept_once() {
     // Out of order and twice.
     assert!(receive(&shop, &captured).await);
     assert!(receive(&shop, &authorized).await);
-    assert!(!receive(&shop, &captured).await, "a second delivery is dropped");
+    assert!(
+        !receive(&shop, &captured).await,
+        "a second delivery is dropped"
+    );
     let done = shop.engine.process_processor_inbox().await.expect("runs");
-    assert_eq!((done.in_step, done.applied, done.reconciled), (2, 0, 0), "{done:?}");
+    assert_eq!(
+        (done.in_step, done.applied, done.reconciled),
+        (2, 0, 0),
+        "{done:?}"
+    );
     let inbox = shop.store.inbox("processor").await.expect("readable");
     assert_eq!(inbox.len(), 2);
-    assert!(inbox.iter().all(|m| m.outcome.as_deref() == Some("in step")));
+    assert!(
+        inbox
+            .iter()
+            .all(|m| m.outcome.as_deref() == Some("in step"))
+    );
     let again = shop.engine.process_processor_inbox().await.expect("runs");
     assert_eq!(again.in_step, 0, "processed messages are not handled again");
     shop.assert_verified().await;
@@ -76,7 +87,11 @@ async fn a_capture_confirmation_settles_a_capture_whose_transition_died() {
     assert_eq!(shop.state(id).await, State::Confirmed);
 
     let amount = attempt.payment.amount_cents;
-    receive(&shop, &event(&reference, 2, ProcessorEventKind::Captured, amount)).await;
+    receive(
+        &shop,
+        &event(&reference, 2, ProcessorEventKind::Captured, amount),
+    )
+    .await;
     let done = shop.engine.process_processor_inbox().await.expect("runs");
     assert_eq!(done.reconciled, 1, "{done:?}");
     assert_eq!(shop.state(id).await, State::Paid);
@@ -96,7 +111,10 @@ async fn a_lapsed_authorization_can_no_longer_pay() {
     assert_eq!(done.applied, 1, "{done:?}");
     let payments = shop.store.payments(id).await.expect("readable");
     assert_eq!(payments[0].state, "voided");
-    assert_eq!(payments[0].failure_code.as_deref(), Some("authorization_expired"));
+    assert_eq!(
+        payments[0].failure_code.as_deref(),
+        Some("authorization_expired")
+    );
     let pay = Command::new(Event::Pay, Actor::customer(CUSTOMER));
     let refused = shop.engine.fire(id, pay).await;
     assert!(
@@ -116,7 +134,11 @@ async fn a_lapsed_authorization_can_no_longer_pay() {
 async fn an_expiry_after_the_capture_is_stale() {
     let shop = Shop::memory().await;
     let (id, reference, _) = paid_in(&shop, State::Paid).await;
-    receive(&shop, &event(&reference, 3, ProcessorEventKind::AuthorizationExpired, 0)).await;
+    receive(
+        &shop,
+        &event(&reference, 3, ProcessorEventKind::AuthorizationExpired, 0),
+    )
+    .await;
     let done = shop.engine.process_processor_inbox().await.expect("runs");
     assert_eq!(done.stale, 1, "{done:?}");
     assert_eq!(shop.state(id).await, State::Paid);
@@ -132,7 +154,12 @@ async fn a_chargeback_is_recorded_up_to_what_was_captured() {
     receive(&shop, &part).await;
     let done = shop.engine.process_processor_inbox().await.expect("runs");
     assert_eq!(done.applied, 1, "{done:?}");
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.payment_status, PaymentStatus::PartiallyRefunded);
     let refunds = shop.store.refunds(id).await.expect("readable");
     assert_eq!(refunds.len(), 1);
@@ -146,7 +173,10 @@ async fn a_chargeback_is_recorded_up_to_what_was_captured() {
     let done = shop.engine.process_processor_inbox().await.expect("runs");
     assert_eq!(done.refused, 1, "{done:?}");
     let inbox = shop.store.inbox("processor").await.expect("readable");
-    let outcome = inbox.last().and_then(|m| m.outcome.clone()).unwrap_or_default();
+    let outcome = inbox
+        .last()
+        .and_then(|m| m.outcome.clone())
+        .unwrap_or_default();
     assert!(outcome.starts_with("refused:"), "{outcome}");
     assert_eq!(shop.store.refunds(id).await.expect("readable").len(), 1);
     shop.assert_verified().await;
@@ -157,7 +187,10 @@ async fn a_reversed_refund_is_the_shops_money_again() {
     let shop = Shop::memory().await;
     let (id, reference, amount) = paid_in(&shop, State::Refunded).await;
     let refunds = shop.store.refunds(id).await.expect("readable");
-    let refund_ref = refunds[0].processor_ref.clone().expect("a refund reference");
+    let refund_ref = refunds[0]
+        .processor_ref
+        .clone()
+        .expect("a refund reference");
     let reversed = ProcessorEvent {
         refund_reference: Some(refund_ref.clone()),
         ..event(&reference, 4, ProcessorEventKind::RefundReversed, amount)
@@ -167,7 +200,12 @@ async fn a_reversed_refund_is_the_shops_money_again() {
     assert_eq!(done.applied, 1, "{done:?}");
     let refunds = shop.store.refunds(id).await.expect("readable");
     assert_eq!(refunds[0].state, "reversed");
-    let order = shop.store.order(id).await.expect("readable").expect("exists");
+    let order = shop
+        .store
+        .order(id)
+        .await
+        .expect("readable")
+        .expect("exists");
     assert_eq!(order.payment_status, PaymentStatus::Captured);
     // The same event again, under another delivery id, finds it recorded.
     let resent = ProcessorEvent {
@@ -183,7 +221,11 @@ async fn a_reversed_refund_is_the_shops_money_again() {
 #[tokio::test]
 async fn an_event_for_an_unknown_payment_is_refused() {
     let shop = Shop::memory().await;
-    receive(&shop, &event("pay_nope", 1, ProcessorEventKind::Captured, 5)).await;
+    receive(
+        &shop,
+        &event("pay_nope", 1, ProcessorEventKind::Captured, 5),
+    )
+    .await;
     let done = shop.engine.process_processor_inbox().await.expect("runs");
     assert_eq!(done.refused, 1, "{done:?}");
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::webhooks::{Due, Happening};
+use super::webhooks::Happening;
 use super::{Simulator, rejected};
 use crate::payment::{PaymentError, ProcessorEvent, ProcessorEventKind};
 

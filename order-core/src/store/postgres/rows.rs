@@ -223,7 +223,8 @@ pub(super) async fn payments_by_reference(
     conn: &mut PgConnection,
     reference: &str,
 ) -> Result<Vec<Payment>> {
-    let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE processor_ref = $1 ORDER BY id");
+    let sql =
+        format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE processor_ref = $1 ORDER BY id");
     let rows = sqlx::query(&sql).bind(reference).fetch_all(conn).await?;
     rows.iter().map(payment_from_row).collect()
 }

@@ -202,6 +202,33 @@ pub(super) async fn payments_round_trip(store: Arc<dyn Store>, _raw: RawSql) {
     assert_eq!(ok!(store.payments(other)), [elsewhere]);
 }
 
+pub(super) async fn payments_are_found_by_processor_reference(store: Arc<dyn Store>, _raw: RawSql) {
+    catalog(&*store).await;
+    let id = ann_order(&*store).await.id;
+    let other = new_order(&*store, "bob@example.com", &[("A", 1)]).await.id;
+    let mut tx = ok!(store.begin());
+    let mut first = ok!(tx.insert_payment(&payment(id, 500, "pay-1")));
+    let mut second = ok!(tx.insert_payment(&payment(other, 500, "pay-2")));
+    let mut third = ok!(tx.insert_payment(&payment(id, 500, "pay-3")));
+    // A split child's payment shares its parent's reference.
+    first.processor_ref = Some("ch_1".into());
+    second.processor_ref = Some("ch_1".into());
+    third.processor_ref = Some("ch_3".into());
+    for p in [&second, &first, &third] {
+        ok!(tx.update_payment(p, at(2)));
+    }
+    assert_eq!(
+        ok!(tx.payments_by_reference("ch_1")),
+        [first.clone(), second]
+    );
+    assert_eq!(ok!(tx.payments_by_reference("ch_3")), [third]);
+    assert_eq!(ok!(tx.payments_by_reference("ch_9")), []);
+    ok!(tx.commit());
+    let mut tx = ok!(store.begin());
+    assert_eq!(ok!(tx.payments_by_reference("ch_1"))[0], first);
+    ok!(tx.rollback());
+}
+
 pub(super) async fn refunds_round_trip_within_the_captured_amount(
     store: Arc<dyn Store>,
     _raw: RawSql,
