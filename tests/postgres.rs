@@ -377,11 +377,11 @@ fn on_path(program: &str) -> Option<PathBuf> {
 /// Whether this process's effective user is root: from `/proc/self/status`, else
 /// `id -u`.
 fn running_as_root() -> bool {
-    if let Ok(status) = fs::read_to_string("/proc/self/status") {
-        if let Some(uids) = status.lines().find_map(|line| line.strip_prefix("Uid:")) {
-            // Real, effective, saved and file system user ids.
-            return uids.split_whitespace().nth(1) == Some("0");
-        }
+    if let Ok(status) = fs::read_to_string("/proc/self/status")
+        && let Some(uids) = status.lines().find_map(|line| line.strip_prefix("Uid:"))
+    {
+        // Real, effective, saved and file system user ids.
+        return uids.split_whitespace().nth(1) == Some("0");
     }
     Command::new("id")
         .arg("-u")

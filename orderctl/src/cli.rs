@@ -51,7 +51,8 @@ pub enum Cmd {
     /// Put an order's units in parcels and move them through the shipment machine.
     #[command(subcommand)]
     Shipment(ShipmentCmd),
-    /// Carrier webhooks: keep them once, apply them to their parcels in order.
+    /// Carrier and payment processor webhooks: keep them once, then apply them (parcels
+    /// in the carrier's order, payments compared with the books).
     #[command(subcommand)]
     Inbox(InboxCmd),
     /// Fire an event at an order: the whole transition pipeline, in one transaction.
@@ -237,20 +238,35 @@ pub struct ShipmentArg {
 
 #[derive(Subcommand, Debug)]
 pub enum InboxCmd {
-    /// Keep carrier webhooks from a JSON file (`-` for stdin): one event object or an
-    /// array of them. An event received before is reported as a duplicate.
+    /// Keep webhooks from a JSON file (`-` for stdin): one event object or an array of
+    /// them, the carrier's or (with `--source processor`) the payment processor's. An
+    /// event received before is reported as a duplicate.
     Receive(InboxReceiveArgs),
-    /// Apply the pending carrier events to their parcels, each parcel's in the
-    /// carrier's order, and move their orders on.
+    /// Handle every pending webhook: the carrier's events applied to their parcels,
+    /// each parcel's in the carrier's order, moving their orders on; then the payment
+    /// processor's, each compared with the payment's books.
     Process,
-    /// The carrier's messages and what came of them.
+    /// One source's messages and what came of them.
     List(InboxListArgs),
+}
+
+/// Who sent a webhook.
+#[derive(ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InboxSource {
+    /// The carrier's tracking events (`CarrierEvent`).
+    #[default]
+    Carrier,
+    /// The payment processor's events (`ProcessorEvent`).
+    Processor,
 }
 
 #[derive(Args, Debug)]
 pub struct InboxReceiveArgs {
     /// The webhook's JSON, or `-` for stdin.
     pub file: String,
+    /// Whose webhooks they are.
+    #[arg(long, value_enum, default_value_t = InboxSource::Carrier)]
+    pub source: InboxSource,
 }
 
 #[derive(Args, Debug)]
@@ -258,6 +274,9 @@ pub struct InboxListArgs {
     /// Only the messages not processed yet.
     #[arg(long)]
     pub pending: bool,
+    /// Whose messages to list.
+    #[arg(long, value_enum, default_value_t = InboxSource::Carrier)]
+    pub source: InboxSource,
 }
 
 #[derive(Args, Debug)]

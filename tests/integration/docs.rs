@@ -246,14 +246,14 @@ fn broken_machines_report_the_code_of_their_section() {
             ));
             continue;
         }
-        if let Some(code) = &block.section {
-            if !diagnostics.iter().any(|d| d.code.as_str() == code) {
-                problems.push(format!(
-                    "{}: the example of {code} is not reported with {code}, but:\n{}",
-                    block.place(),
-                    render("example.fsm", &source, &diagnostics)
-                ));
-            }
+        if let Some(code) = &block.section
+            && !diagnostics.iter().any(|d| d.code.as_str() == code)
+        {
+            problems.push(format!(
+                "{}: the example of {code} is not reported with {code}, but:\n{}",
+                block.place(),
+                render("example.fsm", &source, &diagnostics)
+            ));
         }
     }
     assert!(broken > 30, "expected the document's broken machines");

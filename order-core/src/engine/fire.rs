@@ -268,10 +268,10 @@ pub(super) async fn run_actions(
     for action in spec.actions.iter().chain(hook_actions(spec)) {
         let before = step.effects.len();
         let result = Rules::new().run(action.action, step).await;
-        if let Some(undo_action) = action.undo {
-            if step.effects.len() > before {
-                undo.push((undo_action, step.effects[before..].to_vec()));
-            }
+        if let Some(undo_action) = action.undo
+            && step.effects.len() > before
+        {
+            undo.push((undo_action, step.effects[before..].to_vec()));
         }
         result?;
     }

@@ -150,14 +150,14 @@ async fn admit<M: Machine, E: Evaluate<M>>(
             actor,
         }));
     }
-    if let Some(calendar) = spec.calendar() {
-        if !calendar.is_open(now) {
-            return Err(Unchosen::Refused(Refusal::OutsideWindow {
-                event: spec.event,
-                calendar: calendar.name,
-                next_open: calendar.next_open(now),
-            }));
-        }
+    if let Some(calendar) = spec.calendar()
+        && !calendar.is_open(now)
+    {
+        return Err(Unchosen::Refused(Refusal::OutsideWindow {
+            event: spec.event,
+            calendar: calendar.name,
+            next_open: calendar.next_open(now),
+        }));
     }
     if let Some(guard) = spec.guard {
         let decision = guards.evaluate(guard).await.map_err(Unchosen::Error)?;

@@ -19,12 +19,12 @@ impl Engine {
             seq,
         } = failure;
         let mut error_text = error.to_string();
-        if !undo.is_empty() {
-            if let Some(order) = order {
-                match self.undo(order, command, seq, undo).await {
-                    Ok(done) => error_text.push_str(&format!("; undone: {}", done.join(", "))),
-                    Err(undo_error) => error_text.push_str(&format!("; undo failed: {undo_error}")),
-                }
+        if !undo.is_empty()
+            && let Some(order) = order
+        {
+            match self.undo(order, command, seq, undo).await {
+                Ok(done) => error_text.push_str(&format!("; undone: {}", done.join(", "))),
+                Err(undo_error) => error_text.push_str(&format!("; undo failed: {undo_error}")),
             }
         }
         let attempt = Attempt {
@@ -36,10 +36,10 @@ impl Engine {
             error: error_text,
             at: self.clock.now(),
         };
-        if !matches!(error, FireError::OrderNotFound(_)) {
-            if let Err(record_error) = self.store.record_attempt(&attempt).await {
-                tracing::error!(%record_error, order = %id, "could not record a failed attempt");
-            }
+        if !matches!(error, FireError::OrderNotFound(_))
+            && let Err(record_error) = self.store.record_attempt(&attempt).await
+        {
+            tracing::error!(%record_error, order = %id, "could not record a failed attempt");
         }
         error
     }

@@ -6,14 +6,25 @@
 //! steps in where a shop's staff would: it packs again what was lost before the order
 //! shipped, reports lost a parcel whose tracking went silent, and takes back an order
 //! whose parcels did not all arrive.
+//!
+//! Paying is where a worker may die: with a small probability drawn from (seed, order,
+//! step), the authorization or the capture runs on an engine that dies at the matching
+//! [`CrashPoint`] in a task of its own (see `payments.rs`). The order then waits for
+//! reconciliation or the processor's webhook to settle what the crash left in doubt.
+//! Some customers leave their authorization uncaptured for days, long enough for the
+//! processor to let it lapse.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use order_core::engine::shipments::MACHINE;
-use order_core::engine::{ShipmentCommand, ShipmentError, ShipmentLine};
+use order_core::engine::{CrashPoint, ShipmentCommand, ShipmentError, ShipmentLine};
 use order_core::order::{Event, Guard, Reason, State};
-use order_core::{Actor, Command, Engine, FireError, OperationError, OrderId, Shipment, shipment};
+use order_core::{
+    Actor, Command, Engine, FireError, OperationError, OrderId, Payment, Shipment, shipment,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+use super::payments::{Crashable, chance, crashing};
 
 /// The carrier that makes the simulated shop's labels.
 pub const CARRIER_NAME: &str = "dhl";
@@ -27,6 +38,15 @@ pub const CHASE_AFTER: TimeDelta = TimeDelta::days(8);
 /// How often packing a parcel again may find the shelf empty before the order is left
 /// as it is.
 const RESHIP_TRIES: u32 = 5;
+
+/// The share of customers who leave their first authorization uncaptured for
+/// [`HESITATION`] before paying.
+const HESITATE_RATE: f64 = 0.06;
+
+/// How long a hesitating customer leaves an authorization uncaptured: longer than the
+/// processor lets one live in the simulation (`payments::EXPIRE_AFTER`), plus the
+/// latest its `authorization_expired` webhook can come.
+pub const HESITATION: TimeDelta = TimeDelta::days(2);
 
 /// The parcel states in which the carrier still has the parcel.
 const IN_FLIGHT: [shipment::State; 4] = [
@@ -79,6 +99,21 @@ pub struct Agent {
     pub reship_refusals: u32,
     pub reopened: bool,
     pub done: bool,
+    /// The share of payment steps that crash (`--crash-rate`).
+    pub crash_rate: f64,
+    /// A crash at this point left the order's payment in doubt: the order waits until
+    /// reconciliation or the processor's webhook settles it.
+    pub in_doubt: Option<CrashPoint>,
+    /// An authorization waits to be captured: the next step pays with it, if it is
+    /// still open, instead of asking for a new one.
+    pub resume_payment: bool,
+    /// The customer left an authorization uncaptured at this time (once per order);
+    /// the world may let the processor expire it, and clears it once considered.
+    pub lingering_since: Option<DateTime<Utc>>,
+    pub hesitated: bool,
+    /// The world looked at the settled order for the processor's own doings
+    /// (chargebacks, reversed refunds).
+    pub examined: bool,
 }
 
 /// What one step did.
@@ -96,6 +131,8 @@ pub struct StepReport {
     /// units were all lost or returned to the sender after it shipped, so none can be
     /// received back and `return_received` never holds (the reason, for the summary).
     pub stranded: Option<String>,
+    /// The step's worker died at this point.
+    pub crashed: Option<CrashPoint>,
 }
 
 /// Whether a step must run alone, in id order: it competes for stock. Packing a parcel
@@ -116,9 +153,18 @@ impl Agent {
         self.steps += 1;
         // Most steps take a few hours of simulated time; people are not instant.
         let mut wait = TimeDelta::minutes(rng.gen_range(30..240));
+        if state != State::Confirmed {
+            // Whatever a crash left in doubt was settled: the order moved on.
+            self.in_doubt = None;
+            self.resume_payment = false;
+        }
         match state {
             State::Pending => self.pending(engine, &mut report).await,
-            State::Confirmed => self.confirmed(engine, &mut report).await,
+            State::Confirmed => {
+                if let Some(later) = self.confirmed(engine, now, &mut report).await {
+                    wait = later;
+                }
+            }
             State::Paid => {
                 if self.persona.refunds_when_paid && rng.gen_bool(0.5) {
                     let refund = Command::new(Event::Refund, Actor::customer(&self.customer));
@@ -188,21 +234,76 @@ impl Agent {
         }
     }
 
-    async fn confirmed(&mut self, engine: &Engine, report: &mut StepReport) {
+    /// Pays: authorizes, then captures by firing `pay`. Returns how long to wait when
+    /// the customer does not come back at the usual pace.
+    async fn confirmed(
+        &mut self,
+        engine: &Engine,
+        now: DateTime<Utc>,
+        report: &mut StepReport,
+    ) -> Option<TimeDelta> {
         if self.persona.cancels_confirmed {
             let cancel = Command::new(Event::Cancel, Actor::customer(&self.customer));
             fire(engine, self.id, cancel, report).await.ok();
-            return;
+            return None;
         }
-        match engine.authorize_payment(self.id).await {
-            Ok(attempt) if attempt.outcome == "authorized" => {
-                let pay = Command::new(Event::Pay, Actor::customer(&self.customer));
-                if let Err(FireError::GuardFailed { .. }) = fire(engine, self.id, pay, report).await
-                {
-                    let cancel = Command::new(Event::Cancel, Actor::support("sam"))
-                        .reason(Reason::FraudSuspected);
-                    fire(engine, self.id, cancel, report).await.ok();
+        if self.in_doubt.is_some() || self.resume_payment {
+            let payments = match engine.store().payments(self.id).await {
+                Ok(payments) => payments,
+                Err(err) => {
+                    report.unexpected.push(format!("payments: {err}"));
+                    return None;
                 }
+            };
+            let open = open_authorization(&payments).is_some();
+            if let Some(point) = self.in_doubt {
+                // A pending authorization, or a capture the books do not show yet:
+                // reconciliation or the processor's webhook settles it, not the
+                // customer.
+                let pending = payments.iter().any(|p| p.state == "pending");
+                if pending || (point == CrashPoint::Captured && open) {
+                    return None;
+                }
+                self.in_doubt = None;
+                self.resume_payment = point == CrashPoint::Authorized;
+            }
+            if std::mem::take(&mut self.resume_payment) && open {
+                self.pay(engine, report).await;
+                return None;
+            }
+        }
+        let id = self.id;
+        let authorized = if self.crashes(CrashPoint::Authorized) {
+            let run = crashing(engine, CrashPoint::Authorized, move |engine| async move {
+                engine.authorize_payment(id).await
+            });
+            match run.await {
+                Crashable::Finished(result) => result,
+                Crashable::Crashed => {
+                    report.crashed = Some(CrashPoint::Authorized);
+                    self.in_doubt = Some(CrashPoint::Authorized);
+                    return None;
+                }
+                Crashable::Panicked(why) => {
+                    report
+                        .unexpected
+                        .push(format!("authorize_payment panicked: {why}"));
+                    return None;
+                }
+            }
+        } else {
+            engine.authorize_payment(id).await
+        };
+        match authorized {
+            Ok(attempt) if attempt.outcome == "authorized" => {
+                if !self.hesitated && chance(self.seed, id, "hesitate", 0) < HESITATE_RATE {
+                    // The customer leaves the money on hold for days.
+                    self.hesitated = true;
+                    self.lingering_since = Some(now);
+                    self.resume_payment = true;
+                    return Some(HESITATION);
+                }
+                self.pay(engine, report).await;
             }
             Ok(attempt) => {
                 report.refused.push(format!("payment_{}", attempt.outcome));
@@ -213,6 +314,45 @@ impl Agent {
             }
             Err(err) => report.unexpected.push(format!("authorize_payment: {err}")),
         }
+        None
+    }
+
+    /// Fires `pay`, which captures the open authorization; a fraud review that holds it
+    /// back cancels the order.
+    async fn pay(&mut self, engine: &Engine, report: &mut StepReport) {
+        let (id, pay) = (
+            self.id,
+            Command::new(Event::Pay, Actor::customer(&self.customer)),
+        );
+        let result = if self.crashes(CrashPoint::Captured) {
+            let run = crashing(engine, CrashPoint::Captured, move |engine| async move {
+                engine.fire(id, pay).await
+            });
+            match run.await {
+                Crashable::Finished(result) => result,
+                Crashable::Crashed => {
+                    report.crashed = Some(CrashPoint::Captured);
+                    self.in_doubt = Some(CrashPoint::Captured);
+                    return;
+                }
+                Crashable::Panicked(why) => {
+                    report.unexpected.push(format!("pay panicked: {why}"));
+                    return;
+                }
+            }
+        } else {
+            engine.fire(id, pay).await
+        };
+        if let Err(FireError::GuardFailed { .. }) = count(result, report) {
+            let cancel =
+                Command::new(Event::Cancel, Actor::support("sam")).reason(Reason::FraudSuspected);
+            fire(engine, self.id, cancel, report).await.ok();
+        }
+    }
+
+    /// Whether this step's payment call at `point` runs on a worker that dies there.
+    fn crashes(&self, point: CrashPoint) -> bool {
+        chance(self.seed, self.id, point.as_str(), self.steps) < self.crash_rate
     }
 
     /// Packs what is left to ship (a part first, for some customers); the carrier makes
@@ -407,7 +547,12 @@ async fn fire(
     command: Command,
     report: &mut StepReport,
 ) -> Result<(), FireError> {
-    match engine.fire(id, command).await {
+    count(engine.fire(id, command).await, report)
+}
+
+/// Counts what a fired command did.
+fn count<T>(result: Result<T, FireError>, report: &mut StepReport) -> Result<(), FireError> {
+    match result {
         Ok(_) => {
             report.fired += 1;
             Ok(())
@@ -427,4 +572,12 @@ async fn fire(
             Err(err)
         }
     }
+}
+
+/// The open authorization of an order's payments, if its latest is one.
+pub fn open_authorization(payments: &[Payment]) -> Option<&Payment> {
+    payments
+        .iter()
+        .max_by_key(|p| p.attempt_no)
+        .filter(|p| p.state == "authorized")
 }

@@ -10,13 +10,21 @@
 //! receives the deliveries due into the inbox and processes it, which moves the parcels
 //! through `shipment.fsm` and their orders on (`follow_parcels`).
 //!
+//! Payments go through a simulated processor on the same clock, whose webhooks come
+//! late, twice or out of order too, and which now and then lets an authorization lapse,
+//! suffers a chargeback or reverses a refund; some payment steps run on a worker that
+//! dies between the processor's answer and its commit, and reconciliation settles what
+//! it left in doubt (`payments.rs`). At the end the money must add up.
+//!
 //! A run is deterministic for its seed: every choice draws from (seed, order, step),
-//! the payment simulator draws per idempotency key, the carrier per label key and
-//! tracking number, the inbox is processed between the workers' steps, and the steps
+//! crashes and the processor's own doings included, the payment simulator draws per
+//! idempotency key (its webhooks per event), the carrier per label key and tracking
+//! number, the inboxes and reconciliation run between the workers' steps, and the steps
 //! that compete for stock run one at a time in id order, so the concurrent ones cannot
 //! change each other's outcome.
 
 mod agent;
+mod payments;
 mod report;
 
 use std::collections::BTreeMap;
@@ -38,6 +46,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use agent::{Agent, Persona, StepReport, competes_for_stock};
+use payments::{Money, PaymentsTally};
 
 /// The options of `orderctl simulate`.
 #[derive(clap::Args, Debug, Clone)]
@@ -57,6 +66,10 @@ pub struct SimulateArgs {
     /// The share of processor calls that time out (some after taking effect).
     #[arg(long, default_value_t = 0.02)]
     pub timeout_rate: f64,
+    /// The share of payment steps (authorize, capture) whose worker dies between the
+    /// processor's answer and its commit; reconciliation settles them.
+    #[arg(long, default_value_t = 0.03)]
+    pub crash_rate: f64,
     /// Start over: delete the orders, products and everything else in the database
     /// first. Without it, simulate refuses a database that already holds data.
     #[arg(long)]
@@ -79,6 +92,9 @@ const CATALOG: &[(&str, &str, i64, i64)] = &[
     ("WATCH-1OF", "One-off watch", 45_000, 1),
 ];
 
+/// The simulated time between two rounds of steps.
+const TICK: TimeDelta = TimeDelta::minutes(30);
+
 /// Monday 23 November 2026, 06:00 in Berlin: the shop opens two hours later.
 fn start_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-23T05:00:00Z")
@@ -86,7 +102,8 @@ fn start_time() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// Runs the simulation; exit 0 when `verify` is clean, 1 when it is not.
+/// Runs the simulation; exit 0 when `verify` is clean and the money adds up, 1 when
+/// not.
 pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<ExitCode> {
     if args.orders == 0 || args.workers == 0 {
         bail!("--orders and --workers must be at least 1");
@@ -94,6 +111,7 @@ pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<Ex
     for (name, rate) in [
         ("--decline-rate", args.decline_rate),
         ("--timeout-rate", args.timeout_rate),
+        ("--crash-rate", args.crash_rate),
     ] {
         if !(0.0..=1.0).contains(&rate) {
             bail!("{name} must be between 0 and 1, got {rate}");
@@ -102,9 +120,7 @@ pub async fn run(ctx: &crate::Context, args: &SimulateArgs) -> anyhow::Result<Ex
     let store = prepare(ctx, args.reset).await?;
     let started = Instant::now();
     let mut world = World::new(store.clone(), args);
-    world.run().await?;
-    world.clean_up().await?;
-    world.count_parcels().await?;
+    world.play().await?;
     let elapsed = started.elapsed();
     let findings = store.verify().await.context("verify failed to run")?;
     let summary =
@@ -173,6 +189,10 @@ pub struct Tally {
     pub parcels: BTreeMap<String, u64>,
     /// Orders left with nothing more to do, by why.
     pub stranded: BTreeMap<String, u64>,
+    /// The processor's webhooks and doings, crashes and reconciliation.
+    pub payments: PaymentsTally,
+    /// The money invariants at the end.
+    pub money: Money,
 }
 
 /// The carrier's webhooks and what the inbox made of them, summed over the run.
@@ -207,6 +227,13 @@ impl Tally {
         if let Some(why) = report.stranded {
             *self.stranded.entry(why).or_insert(0) += 1;
         }
+        if let Some(point) = report.crashed {
+            *self
+                .payments
+                .crashes
+                .entry(point.as_str().to_owned())
+                .or_insert(0) += 1;
+        }
     }
 
     fn add_inbox(&mut self, report: &InboxReport) {
@@ -224,36 +251,46 @@ struct World {
     engine: Engine,
     clock: Arc<ManualClock>,
     carrier: Arc<CarrierSimulator>,
+    payments: Arc<Simulator>,
     agents: Vec<Agent>,
     workers: usize,
     orders: usize,
     seed: u64,
+    crash_rate: f64,
     tally: Tally,
     progress: ProgressBar,
 }
 
 impl World {
     /// The shop's engine on `store`: a clock at the simulation's start, a payment
-    /// simulator with the run's rates that draws per idempotency key, and a carrier
-    /// simulator seeded from the run's seed on the same clock, which makes the labels.
+    /// simulator on that clock with the run's rates that draws per idempotency key and
+    /// sends webhooks late, twice and out of order, and a carrier simulator seeded from
+    /// the run's seed on the same clock, which makes the labels.
     fn new(store: Arc<dyn Store>, args: &SimulateArgs) -> World {
         let clock = Arc::new(ManualClock::new(start_time()));
-        let payments = Arc::new(Simulator::new(SimulatorConfig {
-            decline_rate: args.decline_rate,
-            timeout_rate: args.timeout_rate / 2.0,
-            timeout_after_success_rate: args.timeout_rate / 2.0,
-            review_rate: 0.02,
-            seed: args.seed,
-            keyed: true,
-            ..SimulatorConfig::default()
-        }));
+        let payments = Arc::new(
+            Simulator::new(SimulatorConfig {
+                decline_rate: args.decline_rate,
+                timeout_rate: args.timeout_rate / 2.0,
+                timeout_after_success_rate: args.timeout_rate / 2.0,
+                review_rate: 0.02,
+                seed: args.seed,
+                keyed: true,
+                webhook_delay: payments::WEBHOOK_DELAY,
+                duplicate_rate: payments::DUPLICATE_RATE,
+                reorder_rate: payments::REORDER_RATE,
+                reorder_hold: payments::REORDER_HOLD,
+                ..SimulatorConfig::default()
+            })
+            .with_clock(clock.clone()),
+        );
         let carrier = Arc::new(
             CarrierSimulator::new(CarrierSimulatorConfig::default().with_seed(args.seed))
                 .with_clock(clock.clone()),
         );
         let engine = Engine::new(store)
             .with_clock(clock.clone())
-            .with_payments(payments)
+            .with_payments(payments.clone())
             .with_carrier(carrier.clone());
         let progress = ProgressBar::new(args.orders as u64);
         progress.set_style(
@@ -267,28 +304,42 @@ impl World {
             engine,
             clock,
             carrier,
+            payments,
             agents: Vec::new(),
             workers: args.workers,
             orders: args.orders,
             seed: args.seed,
-            tally: Tally::default(),
+            crash_rate: args.crash_rate,
+            tally: Tally {
+                payments: PaymentsTally::new(),
+                ..Tally::default()
+            },
             progress,
         }
     }
 
+    /// The whole run: the orders' lives, the clean-up, the payments settled, then the
+    /// counts and the money checks.
+    async fn play(&mut self) -> anyhow::Result<()> {
+        self.run().await?;
+        self.clean_up().await?;
+        self.settle_payments().await?;
+        self.count_parcels().await?;
+        self.check_money().await
+    }
+
     /// Ticks the simulated clock in half hours until every order has settled.
     async fn run(&mut self) -> anyhow::Result<()> {
-        let tick = TimeDelta::minutes(30);
         let arrivals_per_tick = (self.orders / 96).max(1);
         let mut created = 0;
         // A generous bound: no order needs more than a few weeks of simulated time.
-        for _ in 0..(96 * 120) {
+        for n in 0..(96 * 120) {
             let now = order_core::clock::Clock::now(self.clock.as_ref());
             for _ in 0..arrivals_per_tick.min(self.orders - created) {
                 self.arrive(created, now).await?;
                 created += 1;
             }
-            self.tick(now).await?;
+            self.tick(now, n).await?;
             let settled = self.agents.iter().filter(|a| a.done).count();
             self.progress.set_position(settled as u64);
             self.progress
@@ -296,7 +347,7 @@ impl World {
             if created == self.orders && settled == self.orders {
                 break;
             }
-            self.clock.advance(tick);
+            self.clock.advance(TICK);
         }
         self.tally.simulated_days =
             (order_core::clock::Clock::now(self.clock.as_ref()) - start_time()).num_days();
@@ -344,6 +395,12 @@ impl World {
             reship_refusals: 0,
             reopened: false,
             done: false,
+            crash_rate: self.crash_rate,
+            in_doubt: None,
+            resume_payment: false,
+            lingering_since: None,
+            hesitated: false,
+            examined: false,
         });
         Ok(())
     }
@@ -391,9 +448,10 @@ impl World {
     }
 
     /// Runs every due step: those competing for stock alone in id order, the others on
-    /// the workers at once; the carrier's news first.
-    async fn tick(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
+    /// the workers at once; the carrier's and the processor's news first.
+    async fn tick(&mut self, now: DateTime<Utc>, n: u64) -> anyhow::Result<()> {
         self.carrier_news(now).await?;
+        self.payment_news(now, n).await?;
         let due: Vec<usize> = (0..self.agents.len())
             .filter(|&i| !self.agents[i].done && self.agents[i].due <= now)
             .collect();
@@ -501,6 +559,7 @@ mod tests {
             seed,
             decline_rate: 0.2,
             timeout_rate: 0.05,
+            crash_rate: 0.08,
             reset: false,
         };
         let store = prepare(&ctx, false).await.expect("a fresh database");
@@ -508,9 +567,7 @@ mod tests {
         world
             .progress
             .set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        world.run().await.expect("the simulation runs");
-        world.clean_up().await.expect("the clean-up runs");
-        world.count_parcels().await.expect("parcels counted");
+        world.play().await.expect("the simulation runs");
         let findings = store.verify().await.expect("verify runs");
         report::Summary::collect(
             store.as_ref(),
@@ -531,9 +588,10 @@ mod tests {
         for summary in [&one, &four] {
             assert!(
                 summary.clean(),
-                "{:#?} {:#?}",
+                "{:#?} {:#?} {:#?}",
                 summary.unexpected,
-                summary.findings
+                summary.findings,
+                summary.money.problems
             );
             assert!(summary.transitions > 200, "{summary:#?}");
             // Every order settled somewhere final or waiting on nobody.
@@ -545,6 +603,19 @@ mod tests {
         assert_eq!(one.payment, four.payment);
         assert_eq!(one.carrier, four.carrier);
         assert_eq!(one.parcels, four.parcels);
+        assert_eq!(one.payments, four.payments);
+        assert_eq!(one.money, four.money);
+        assert_eq!(one.stranded, four.stranded);
+        let crashes: u64 = one.payments.crashes.values().sum();
+        assert!(
+            one.payments.webhooks_received > 0 && crashes > 0,
+            "{:#?}",
+            one.payments
+        );
+        assert_eq!(
+            one.money.processor_captured_cents,
+            one.money.books_captured_cents
+        );
         assert!(
             one.carrier.applied > 0 && one.parcels["delivered"] > 0,
             "{one:#?}"

@@ -1,4 +1,6 @@
-//! The end of a simulation: orders per state, throughput, refusals, and `verify`.
+//! The end of a simulation: orders per state, throughput, refusals, the carrier's and
+//! the processor's webhooks, crashes and reconciliation, the money checks, and
+//! `verify`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -6,6 +8,7 @@ use std::time::Duration;
 use order_core::{Finding, OrderQuery, Store};
 use serde::Serialize;
 
+use super::payments::{Money, PaymentsTally};
 use super::{CarrierTally, SimulateArgs, Tally};
 
 #[derive(Debug, Serialize)]
@@ -29,6 +32,12 @@ pub struct Summary {
     /// Orders left with nothing more anyone can do, by why (not failures of the run:
     /// the machines have no way on for them).
     pub stranded: BTreeMap<String, u64>,
+    /// The processor's webhooks and what the inbox made of them, its own doings, the
+    /// workers that died mid-payment and what reconciliation did.
+    pub payments: PaymentsTally,
+    /// The processor's totals against the books, and the money invariants that do not
+    /// hold (none in a clean run).
+    pub money: Money,
     pub unexpected: Vec<String>,
     pub findings: Vec<Finding>,
 }
@@ -67,14 +76,17 @@ impl Summary {
             carrier: tally.carrier.clone(),
             parcels: tally.parcels.clone(),
             stranded: tally.stranded.clone(),
+            payments: tally.payments.clone(),
+            money: tally.money.clone(),
             unexpected: tally.unexpected.clone(),
             findings,
         })
     }
 
-    /// Clean when `verify` found nothing and nothing unexpected failed.
+    /// Clean when `verify` found nothing, nothing unexpected failed and the money adds
+    /// up.
     pub fn clean(&self) -> bool {
-        self.findings.is_empty() && self.unexpected.is_empty()
+        self.findings.is_empty() && self.unexpected.is_empty() && self.money.problems.is_empty()
     }
 
     pub fn print(&self, json: bool) -> anyhow::Result<()> {
@@ -137,6 +149,47 @@ impl Summary {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.to_string())),
         );
+        let p = &self.payments;
+        let r = &p.reconcile;
+        let crashes = |point: &str| p.crashes.get(point).copied().unwrap_or(0);
+        section(
+            "payments",
+            [
+                ("webhooks received", p.webhooks_received),
+                ("duplicates dropped", p.duplicates_dropped),
+                ("applied", p.applied),
+                ("in step", p.in_step),
+                ("reconciled", p.reconciled),
+                ("stale", p.stale),
+                ("refused", p.refused),
+                ("never handled", p.pending),
+                ("authorizations expired", p.authorizations_expired),
+                ("chargebacks", p.chargebacks),
+                ("refunds reversed", p.refunds_reversed),
+                ("crashes after authorizing", crashes("authorized")),
+                ("crashes after capturing", crashes("captured")),
+                ("reconcile runs", r.runs),
+                ("payments checked", r.checked),
+                ("authorizations settled", r.authorizations_settled),
+                ("authorizations voided", r.authorizations_voided),
+                ("captures completed", r.captures_completed),
+                ("captures refunded", r.captures_refunded),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string())),
+        );
+        let m = &self.money;
+        section(
+            "money",
+            [
+                ("captured (processor)", m.processor_captured_cents),
+                ("captured (books)", m.books_captured_cents),
+                ("refunded (processor)", m.processor_refunded_cents),
+                ("refunded (books)", m.books_refunded_cents),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, crate::table::money(v, ""))),
+        );
         section(
             "orders stranded",
             self.stranded
@@ -149,6 +202,14 @@ impl Summary {
         );
         for problem in &self.unexpected {
             println!("unexpected: {problem}");
+        }
+        if self.money.problems.is_empty() {
+            println!("money: the books and the processor agree");
+        } else {
+            println!("money: {} problem(s)", self.money.problems.len());
+            for problem in &self.money.problems {
+                println!("  {problem}");
+            }
         }
         if self.findings.is_empty() {
             println!("verify: clean");

@@ -90,10 +90,11 @@ fn blank_between(source: &str, previous: &Element, next: &Element) -> bool {
     if previous.opens || next.closes {
         return false;
     }
-    if let (Some((a, a_kind)), Some((b, b_kind))) = (previous.item, next.item) {
-        if a != b && a_kind != b_kind {
-            return true;
-        }
+    if let (Some((a, a_kind)), Some((b, b_kind))) = (previous.item, next.item)
+        && a != b
+        && a_kind != b_kind
+    {
+        return true;
     }
     // The user's blank line: only whitespace between the two, with an empty line in it.
     // A comment that moved out of a line is not next to its neighbours in the source, so

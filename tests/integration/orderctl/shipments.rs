@@ -1,6 +1,7 @@
 //! Parcels through `shipment.fsm` from the command line: `shipment update EVENT --as
-//! ACTOR` and its refusals, `shipment history`, the carrier's webhooks through `inbox
-//! receive|process|list`, and what `simulate` reports of the carrier.
+//! ACTOR` and its refusals, `shipment history`, the carrier's and the payment
+//! processor's webhooks through `inbox receive|process|list`, and what `simulate`
+//! reports of the carrier and of the processor.
 
 use std::collections::BTreeMap;
 
@@ -421,7 +422,12 @@ fn inbox_process_applies_an_out_of_order_pair_in_the_carriers_order() {
     let report = shop.json(&["inbox", "process"]);
     assert_eq!(
         report,
-        json!({"applied": 0, "stale": 0, "refused": 0, "waiting": 1, "orders_followed": 0})
+        json!({
+            "carrier":
+                {"applied": 0, "stale": 0, "refused": 0, "waiting": 1, "orders_followed": 0},
+            "processor":
+                {"applied": 0, "in_step": 0, "reconciled": 0, "stale": 0, "refused": 0},
+        })
     );
     let pending = shop.json(&["inbox", "list", "--pending"]);
     assert_eq!(pending.as_array().map(Vec::len), Some(1), "{pending}");
@@ -432,7 +438,8 @@ fn inbox_process_applies_an_out_of_order_pair_in_the_carriers_order() {
     assert_eq!(
         shop.ok(&["inbox", "process"]),
         "carrier inbox: 2 applied, 0 stale, 0 refused, 0 waiting for an earlier event; \
-         1 order(s) moved on\n"
+         1 order(s) moved on\n\
+         processor inbox: 0 applied, 0 in step, 0 reconciled, 0 stale, 0 refused\n"
     );
     let trail = shop.json(&["shipment", "history", &id, &parcel]);
     let applied: Vec<(&str, &str, &str, &Value)> = trail
@@ -475,7 +482,7 @@ fn inbox_process_applies_an_out_of_order_pair_in_the_carriers_order() {
     ]);
     let report = shop.json(&["inbox", "process"]);
     assert_eq!(
-        (&report["stale"], &report["refused"]),
+        (&report["carrier"]["stale"], &report["carrier"]["refused"]),
         (&json!(1), &json!(1))
     );
     let outcomes: BTreeMap<String, String> = shop
@@ -563,8 +570,207 @@ fn simulate_reports_the_carriers_webhooks_and_parcels() {
         "\ncarrier webhooks\n  received ",
         "\n  duplicates dropped ",
         "\nparcels\n",
+        "\npayments\n  webhooks received ",
+        "\n  crashes after capturing ",
+        "\n  captures completed ",
+        "\nmoney\n  captured (processor) ",
+        "\nmoney: the books and the processor agree\n",
         "\nverify: clean\n",
     ] {
         assert!(people.contains(section), "{section:?} in {people}");
     }
+}
+
+/// A processor webhook of a payment the shop never made.
+fn processor_webhook() -> Value {
+    json!({
+        "external_id": "evt_pay_nobody_1",
+        "reference": "pay_nobody",
+        "kind": "captured",
+        "amount_cents": 1500,
+        "occurred_at": "2026-03-04T09:00:00Z",
+        "sequence": 1,
+    })
+}
+
+/// `--source processor` keeps the payment processor's webhooks in an inbox of their own;
+/// `inbox process` handles both sources, and one for a payment the shop does not know
+/// is refused, as `inbox list --source processor` shows.
+#[test]
+fn inbox_refuses_a_processor_webhook_for_an_unknown_payment() {
+    let shop = Shop::stocked().at("2026-03-04T10:00:00Z");
+    let event = processor_webhook();
+    let file = write(&shop, "captured.json", &event);
+    let receive = ["inbox", "receive", file, "--source", "processor"];
+    assert_eq!(
+        shop.ok(&receive),
+        "evt_pay_nobody_1 (captured #1 of pay_nobody): stored\n"
+    );
+    assert_eq!(
+        shop.json(&receive),
+        json!([{"external_id": "evt_pay_nobody_1", "reference": "pay_nobody",
+                "kind": "captured", "sequence": 1, "result": "duplicate"}])
+    );
+    // Not the carrier's: its inbox stays empty.
+    assert_eq!(shop.ok(&["inbox", "list"]), "no carrier messages\n");
+    let pending = shop.json(&["inbox", "list", "--source", "processor", "--pending"]);
+    let mut stored = event.clone();
+    stored["refund_reference"] = Value::Null;
+    assert_eq!(pending.as_array().map(Vec::len), Some(1), "{pending}");
+    assert_eq!(pending[0]["source"], "processor");
+    assert_eq!(pending[0]["payload"], stored);
+    assert_eq!(pending[0]["outcome"], Value::Null);
+
+    assert_eq!(
+        shop.json(&["inbox", "process"]),
+        json!({
+            "carrier":
+                {"applied": 0, "stale": 0, "refused": 0, "waiting": 0, "orders_followed": 0},
+            "processor":
+                {"applied": 0, "in_step": 0, "reconciled": 0, "stale": 0, "refused": 1},
+        })
+    );
+    let listed = shop.json(&["inbox", "list", "--source", "processor"]);
+    assert_eq!(
+        listed[0]["outcome"], "refused: no payment has reference pay_nobody",
+        "{listed}"
+    );
+    let table = shop.ok(&["inbox", "list", "--source", "processor"]);
+    assert_eq!(
+        table,
+        "RECEIVED             EXTERNAL ID       REFERENCE   EVENT     SEQ  AMOUNT  OUTCOME\n\
+         2026-03-04 10:00:00  evt_pay_nobody_1  pay_nobody  captured    1   15.00  \
+         refused: no payment has reference pay_nobody\n"
+    );
+    assert_eq!(
+        shop.ok(&["inbox", "list", "--source", "processor", "--pending"]),
+        "no pending processor messages\n"
+    );
+    // Handled once: a second pass finds nothing.
+    assert_eq!(
+        shop.ok(&["inbox", "process"]),
+        "carrier inbox: 0 applied, 0 stale, 0 refused, 0 waiting for an earlier event; \
+         0 order(s) moved on\n\
+         processor inbox: 0 applied, 0 in step, 0 reconciled, 0 stale, 0 refused\n"
+    );
+
+    // What is not a processor webhook: one line, exit 2, nothing stored.
+    let carrier = write(
+        &shop,
+        "carrier.json",
+        &webhook("evt-1", "pick_up", "2026-03-04T08:30:00Z", 1),
+    );
+    let refused = shop.fails(2, &["inbox", "receive", carrier, "--source", "processor"]);
+    assert!(
+        refused.starts_with("orderctl: `carrier.json` is not a processor event: unknown variant"),
+        "{refused}"
+    );
+    let mut zero = processor_webhook();
+    zero["sequence"] = json!(0);
+    let zero = write(&shop, "zero.json", &json!([zero]));
+    assert_eq!(
+        shop.fails(2, &["inbox", "receive", zero, "--source", "processor"]),
+        "orderctl: `zero.json`: item 1: the processor's sequence numbers start at 1"
+    );
+    let out = shop.run_with_stdin(&["inbox", "receive", "-", "--source", "processor"], "[]");
+    assert_eq!(
+        one_line_error(&out, 2, &["inbox", "receive", "-"]),
+        "orderctl: stdin holds no processor events"
+    );
+    let wrong = shop.run(&["inbox", "receive", file, "--source", "bank"]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong.stderr));
+    assert_eq!(
+        shop.json(&["inbox", "list", "--source", "processor"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(shop.json(&["verify"])["ok"], true);
+}
+
+/// `simulate` runs the payment side too: the processor's webhooks (late, twice, out of
+/// order), workers that die mid-payment, reconciliation, and the money checked at the
+/// end; and the run is the same whatever the number of workers.
+#[test]
+fn simulate_settles_the_processors_webhooks_and_the_crashes() {
+    let run = |workers: &str| {
+        let shop = Shop::empty();
+        let mut summary = shop.json(&[
+            "simulate",
+            "--orders",
+            "100",
+            "--seed",
+            "1",
+            "--crash-rate",
+            "0.1",
+            "--workers",
+            workers,
+        ]);
+        for varies in ["seconds", "transitions_per_second", "workers"] {
+            summary[varies] = Value::Null;
+        }
+        summary
+    };
+    let summary = run("1");
+    assert_eq!(summary, run("4"), "1 and 4 workers");
+    assert_eq!(summary["findings"], json!([]), "{summary}");
+    assert_eq!(summary["unexpected"], json!([]), "{summary}");
+    let money = &summary["money"];
+    assert_eq!(money["problems"], json!([]), "{money}");
+    assert_eq!(
+        money["processor_captured_cents"], money["books_captured_cents"],
+        "{money}"
+    );
+    assert_eq!(
+        money["processor_refunded_cents"], money["books_refunded_cents"],
+        "{money}"
+    );
+    assert!(
+        money["processor_captured_cents"].as_i64() > Some(0),
+        "{money}"
+    );
+
+    let payments = &summary["payments"];
+    let count = |path: &[&str]| {
+        let value = path.iter().fold(payments, |value, name| &value[name]);
+        value
+            .as_u64()
+            .unwrap_or_else(|| panic!("payments.{}: {payments}", path.join(".")))
+    };
+    for name in ["webhooks_received", "duplicates_dropped", "in_step"] {
+        assert!(count(&[name]) > 0, "payments.{name}: {payments}");
+    }
+    let crashes = count(&["crashes", "authorized"]) + count(&["crashes", "captured"]);
+    assert!(crashes > 0, "{payments}");
+    assert!(count(&["reconcile", "runs"]) > 0, "{payments}");
+    assert!(
+        count(&["reconcile", "captures_completed"]) > 0,
+        "{payments}"
+    );
+    // Every crash at a capture was settled, by reconciliation or by the webhook.
+    assert!(
+        count(&["reconcile", "captures_completed"])
+            + count(&["reconcile", "captures_refunded"])
+            + count(&["reconciled"])
+            >= count(&["crashes", "captured"]),
+        "{payments}"
+    );
+    // Every delivery is accounted for, and none is left unhandled.
+    assert_eq!(count(&["pending"]), 0, "{payments}");
+    let handled = [
+        "duplicates_dropped",
+        "applied",
+        "in_step",
+        "reconciled",
+        "stale",
+        "refused",
+    ];
+    assert_eq!(
+        count(&["webhooks_received"]),
+        handled.iter().map(|name| count(&[name])).sum::<u64>(),
+        "{payments}"
+    );
+    count(&["authorizations_expired"]);
+    count(&["chargebacks"]);
+    count(&["refunds_reversed"]);
 }

@@ -99,17 +99,16 @@ impl Webhooks {
         // overtakes is not held back itself.
         let previous = self.records.last().filter(|r| r.overtaken_by.is_some());
         let held = reorder && previous.is_none();
-        if let Some(previous) = previous {
-            if self
+        if let Some(previous) = previous
+            && self
                 .pending
                 .iter()
                 .any(|d| d.event + 1 == index && d.after.is_zero())
-            {
-                let overtaken = plus(due_at, previous.overtaken_by.unwrap_or_default());
-                let earliest = previous.event.occurred_at;
-                let record = &mut self.records[index - 1];
-                record.due_at = record.due_at.min(overtaken).max(earliest);
-            }
+        {
+            let overtaken = plus(due_at, previous.overtaken_by.unwrap_or_default());
+            let earliest = previous.event.occurred_at;
+            let record = &mut self.records[index - 1];
+            record.due_at = record.due_at.min(overtaken).max(earliest);
         }
         let (due_at, overtaken_by) = if held {
             (plus(due_at, hold(config)), Some(overtaken_by))

@@ -21,8 +21,10 @@
 //!   `StoreError::Database`; [`is_retryable`] tells them apart.
 
 mod bulk;
+mod parcels;
 mod query;
 mod rows;
+mod transition;
 mod tx;
 mod verify;
 mod writes;

@@ -9,6 +9,11 @@
 //! when refused. Any other error (a deadlock, a serialization failure, a lost
 //! connection, a row that references nothing) leaves the transaction aborted: roll it
 //! back.
+//!
+//! The trait methods are thin where the statements live elsewhere: one order's
+//! transition in `transition.rs`, the shipment machine's and the inbox's in
+//! `parcels.rs`, the multi-statement writes in `writes.rs`, the batched ones in
+//! `bulk.rs`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,7 +22,6 @@ use sqlx::{Postgres, Transaction};
 
 use crate::error::StoreError;
 use crate::order::State;
-use crate::store::entity;
 use crate::store::{
     Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition, Result, StoreTx,
 };
@@ -26,8 +30,8 @@ use crate::types::{
     Refund, Shipment, ShipmentId,
 };
 
-use super::rows::{self, MapRefused as _, Parcels, refused};
-use super::writes;
+use super::rows::{self, MapRefused as _};
+use super::{parcels, transition, writes};
 
 /// A READ COMMITTED transaction that locks the rows it reads for update (the order,
 /// the products) until it ends; sqlx rolls back one dropped without commit.
@@ -47,20 +51,26 @@ impl PostgresTx {
 }
 
 /// Runs `$body`, a future using `$conn: &mut PgConnection`, inside a savepoint of
-/// `$tx`'s transaction: released on success, rolled back on any error, so that a
-/// refused call leaves neither writes nor an aborted transaction behind.
+/// the transaction on `$on` (a `&mut PgConnection`): released on success, rolled back
+/// on any error, so that a refused call leaves neither writes nor an aborted
+/// transaction behind.
 macro_rules! in_savepoint {
-    ($tx:expr, |$conn:ident| $body:expr) => {{
-        let mut savepoint = sqlx::Connection::begin($tx.conn()).await?;
+    ($on:expr, |$conn:ident| $body:expr) => {{
+        let mut savepoint = sqlx::Connection::begin($on).await?;
         let result = {
-            let $conn: &mut PgConnection = &mut savepoint;
+            let $conn: &mut sqlx::postgres::PgConnection = &mut savepoint;
             $body.await
         };
-        finish(savepoint, result).await
+        $crate::store::postgres::tx::finish(savepoint, result).await
     }};
 }
+pub(super) use in_savepoint;
 
-async fn finish<T>(savepoint: Transaction<'_, Postgres>, result: Result<T>) -> Result<T> {
+/// Ends an `in_savepoint!` savepoint: releases it on success, rolls it back on error.
+pub(super) async fn finish<T>(
+    savepoint: Transaction<'_, Postgres>,
+    result: Result<T>,
+) -> Result<T> {
     match result {
         Ok(value) => {
             savepoint.commit().await?;
@@ -78,12 +88,7 @@ async fn finish<T>(savepoint: Transaction<'_, Postgres>, result: Result<T>) -> R
 #[async_trait]
 impl StoreTx for PostgresTx {
     async fn command_outcome(&mut self, key: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT outcome FROM command_log WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_optional(self.conn())
-                .await?,
-        )
+        transition::command_outcome(self.conn(), key).await
     }
 
     async fn record_command(
@@ -93,26 +98,7 @@ impl StoreTx for PostgresTx {
         outcome: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        // A key already taken (by a transaction that committed meanwhile, too) is a
-        // refusal, not an aborted transaction.
-        let done = sqlx::query(
-            "INSERT INTO command_log (idempotency_key, order_id, outcome, created_at) \
-             SELECT $1, o.id, $3, $4 FROM orders o WHERE o.id = $2 \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(order.0)
-        .bind(outcome)
-        .bind(at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| refused(err, || format!("cannot record command `{key}`")))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!(
-                "cannot record command `{key}`: the key is taken or order {order} does not exist"
-            )));
-        }
-        Ok(())
+        transition::record_command(self.conn(), key, order, outcome, at).await
     }
 
     async fn lock_order(&mut self, id: OrderId) -> Result<Option<Order>> {
@@ -126,129 +112,23 @@ impl StoreTx for PostgresTx {
     }
 
     async fn update_order(&mut self, order: &Order, at: DateTime<Utc>) -> Result<bool> {
-        // The only column rule a caller can break (the rollups are enums): checked here,
-        // so the statement itself is never refused.
-        if order.total_cents < 0 {
-            return Err(StoreError::Invalid(format!(
-                "cannot write order {}: the total cannot be negative, got {}",
-                order.id, order.total_cents
-            )));
-        }
-        let done = sqlx::query(
-            "UPDATE orders SET state = $1, payment_status = $2, fulfillment_status = $3, \
-                 shipping_address = $4, total_cents = $5, version = version + 1, \
-                 updated_at = $6 \
-             WHERE id = $7 AND version = $8",
-        )
-        .bind(order.state.as_str())
-        .bind(order.payment_status.as_str())
-        .bind(order.fulfillment_status.as_str())
-        .bind(order.shipping_address.as_deref())
-        .bind(order.total_cents)
-        .bind(at)
-        .bind(order.id.0)
-        .bind(order.version)
-        .execute(self.conn())
-        .await
-        .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;
-        Ok(done.rows_affected() == 1)
+        transition::update_order(self.conn(), order, at).await
     }
 
     async fn last_seq(&mut self, id: OrderId) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = $1",
-        )
-        .bind(id.0)
-        .fetch_one(self.conn())
-        .await?)
+        transition::last_seq(self.conn(), id).await
     }
 
     async fn append_transition(&mut self, row: &NewTransition<'_>) -> Result<()> {
-        // The sequence rule in the statement (the trigger checks it again), so that a
-        // wrong number is a refusal rather than an aborted transaction.
-        let done = sqlx::query(
-            "INSERT INTO order_transitions (order_id, seq, event, from_state, to_state, \
-                 actor_kind, actor_id, reason, note, is_override, machine_hash, \
-                 idempotency_key, metadata, created_at) \
-             SELECT o.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
-             FROM orders o \
-             WHERE o.id = $1 AND $2 = (SELECT COALESCE(MAX(t.seq), 0) + 1 \
-                                      FROM order_transitions t WHERE t.order_id = $1) \
-             ON CONFLICT (order_id, seq) DO NOTHING",
-        )
-        .bind(row.order.0)
-        .bind(row.seq)
-        .bind(row.event.as_str())
-        .bind(row.from.as_str())
-        .bind(row.to.as_str())
-        .bind(row.actor_kind.as_str())
-        .bind(row.actor_id)
-        .bind(row.reason.map(|r| r.as_str()))
-        .bind(row.note)
-        .bind(row.is_override)
-        .bind(row.machine_hash)
-        .bind(row.idempotency_key)
-        .bind(row.metadata)
-        .bind(row.at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!("cannot append audit row {} of order {}", row.seq, row.order)
-            })
-        })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!(
-                "cannot append audit row {} of order {}: order_transitions seq must follow \
-                 the order's last one (or the order does not exist)",
-                row.seq, row.order
-            )));
-        }
-        Ok(())
+        transition::append_transition(self.conn(), row).await
     }
 
     async fn enqueue(&mut self, message: &NewMessage<'_>) -> Result<()> {
-        let done = sqlx::query(
-            "INSERT INTO outbox (aggregate_id, kind, payload, dedupe_key, created_at, \
-                 delivered_at, attempts, next_attempt_at, last_error) \
-             SELECT o.id, $2, $3, $4, $5, NULL, 0, $5, NULL FROM orders o WHERE o.id = $1 \
-             ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(message.aggregate.0)
-        .bind(message.kind)
-        .bind(message.payload)
-        .bind(message.dedupe_key)
-        .bind(message.at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| refused(err, || format!("cannot enqueue `{}`", message.dedupe_key)))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!(
-                "cannot enqueue `{}`: the dedupe key is taken or order {} does not exist",
-                message.dedupe_key, message.aggregate
-            )));
-        }
-        Ok(())
+        transition::enqueue(self.conn(), message).await
     }
 
     async fn entered_at(&mut self, id: OrderId, state: State) -> Result<Option<DateTime<Utc>>> {
-        // The last entry by a transition; else the creation, if the order was created in
-        // `state` (the first audit row leaves it, or there is none yet).
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE( \
-                 (SELECT t.created_at FROM order_transitions t \
-                  WHERE t.order_id = o.id AND t.to_state = $2 ORDER BY t.seq DESC LIMIT 1), \
-                 CASE WHEN $2 = COALESCE( \
-                          (SELECT t.from_state FROM order_transitions t \
-                           WHERE t.order_id = o.id ORDER BY t.seq LIMIT 1), o.state) \
-                      THEN o.created_at END) \
-             FROM orders o WHERE o.id = $1",
-        )
-        .bind(id.0)
-        .bind(state.as_str())
-        .fetch_optional(self.conn())
-        .await?
-        .flatten())
+        transition::entered_at(self.conn(), id, state).await
     }
 
     async fn lock_products(&mut self, ids: &[ProductId]) -> Result<Vec<Product>> {
@@ -336,7 +216,7 @@ impl StoreTx for PostgresTx {
             Movement::Ship => (-qty, -qty),
             Movement::Restock | Movement::Adjust => (qty, 0),
         };
-        let moved: Option<i64> = in_savepoint!(self, |conn| {
+        let moved: Option<i64> = in_savepoint!(self.conn(), |conn| {
             sqlx::query_scalar(
                 "WITH moved AS ( \
                      UPDATE products SET on_hand = on_hand + $1, reserved = reserved + $2 \
@@ -407,7 +287,7 @@ impl StoreTx for PostgresTx {
              RETURNING {}",
             rows::PAYMENT_COLUMNS
         );
-        let row = in_savepoint!(self, |conn| {
+        let row = in_savepoint!(self.conn(), |conn| {
             sqlx::query(&sql)
                 .bind(payment.order.0)
                 .bind(payment.amount_cents)
@@ -420,7 +300,7 @@ impl StoreTx for PostgresTx {
     }
 
     async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()> {
-        let done = in_savepoint!(self, |conn| {
+        let done = in_savepoint!(self.conn(), |conn| {
             sqlx::query(
                 "UPDATE payments SET state = $1, amount_cents = $2, processor_ref = $3, \
                      failure_code = $4, fraud_review = $5, updated_at = $6 \
@@ -447,7 +327,7 @@ impl StoreTx for PostgresTx {
     }
 
     async fn insert_refund(&mut self, refund: &Refund, at: DateTime<Utc>) -> Result<()> {
-        in_savepoint!(self, |conn| {
+        in_savepoint!(self.conn(), |conn| {
             sqlx::query(
                 "INSERT INTO refunds (order_id, payment_id, amount_cents, state, reason, \
                      idempotency_key, processor_ref, created_at) \
@@ -473,7 +353,7 @@ impl StoreTx for PostgresTx {
     }
 
     async fn update_refund_state(&mut self, key: &str, state: &str) -> Result<()> {
-        let done = in_savepoint!(self, |conn| {
+        let done = in_savepoint!(self.conn(), |conn| {
             sqlx::query("UPDATE refunds SET state = $1 WHERE idempotency_key = $2")
                 .bind(state)
                 .bind(key)
@@ -498,13 +378,13 @@ impl StoreTx for PostgresTx {
         items: &[(ItemId, i64)],
         at: DateTime<Utc>,
     ) -> Result<ShipmentId> {
-        in_savepoint!(self, |conn| writes::ship(
+        in_savepoint!(self.conn(), |conn| writes::ship(
             conn, order, carrier, tracking, items, at
         ))
     }
 
     async fn set_returned(&mut self, item: ItemId, qty_returned: i64) -> Result<()> {
-        let done = in_savepoint!(self, |conn| {
+        let done = in_savepoint!(self.conn(), |conn| {
             sqlx::query("UPDATE order_items SET qty_returned = $1 WHERE id = $2")
                 .bind(qty_returned)
                 .bind(item.0)
@@ -518,92 +398,19 @@ impl StoreTx for PostgresTx {
     }
 
     async fn set_shipped(&mut self, item: ItemId, qty_shipped: i64) -> Result<()> {
-        let done = in_savepoint!(self, |conn| {
-            sqlx::query("UPDATE order_items SET qty_shipped = $1 WHERE id = $2")
-                .bind(qty_shipped)
-                .bind(item.0)
-                .execute(conn)
-                .map_err_refused(|| format!("cannot mark {qty_shipped} of line {item} shipped"))
-        })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!("no order line {item}")));
-        }
-        Ok(())
+        parcels::set_shipped(self.conn(), item, qty_shipped).await
     }
 
     async fn lock_shipment(&mut self, id: ShipmentId) -> Result<Option<Shipment>> {
-        // `FOR UPDATE`: a second transaction locking the parcel waits here until this one
-        // ends, then reads the committed row.
-        rows::shipment(self.conn(), Parcels::Id(id), true).await
+        parcels::lock_shipment(self.conn(), id).await
     }
 
     async fn shipment_by_tracking(&mut self, tracking: &str) -> Result<Option<Shipment>> {
-        rows::shipment(self.conn(), Parcels::Tracking(tracking), false).await
+        parcels::shipment_by_tracking(self.conn(), tracking).await
     }
 
     async fn write_shipment_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
-        // One statement: the parcel's conditional update and, only when it wrote, the
-        // audit row. Every rule is in the WHERE clause (the target state is checked
-        // before), so a refusal writes nothing and raises nothing; the sequence trigger
-        // and the unique constraint only back it up against a caller that did not lock
-        // the parcel.
-        entity::check_shipment_row(row)?;
-        let written: i64 = sqlx::query_scalar(
-            "WITH s AS ( \
-                 UPDATE shipments SET state = $1, \
-                     delivered_at = CASE WHEN $1 = 'delivered' THEN $2 ELSE delivered_at END \
-                 WHERE id = $3 AND order_id = $4 AND state = $5 \
-                   AND $6 = (SELECT COALESCE(MAX(t.seq), 0) + 1 FROM entity_transitions t \
-                             WHERE t.machine = $7 AND t.entity_id = $3) \
-                 RETURNING id, order_id \
-             ), t AS ( \
-                 INSERT INTO entity_transitions (machine, entity_id, order_id, seq, event, \
-                     from_state, to_state, actor_kind, actor_id, reason, is_override, \
-                     machine_hash, external_id, metadata, created_at) \
-                 SELECT $7, s.id, s.order_id, $6, $8, $5, $1, $9, $10, $11, $12, $13, $14, \
-                     $15, $2 \
-                 FROM s RETURNING id \
-             ) \
-             SELECT COUNT(*) FROM t",
-        )
-        .bind(row.to)
-        .bind(row.at)
-        .bind(row.entity)
-        .bind(row.order.0)
-        .bind(row.from)
-        .bind(row.seq)
-        .bind(entity::SHIPMENT)
-        .bind(row.event)
-        .bind(row.actor_kind)
-        .bind(row.actor_id)
-        .bind(row.reason)
-        .bind(row.is_override)
-        .bind(row.machine_hash)
-        .bind(row.external_id)
-        .bind(row.metadata)
-        .fetch_one(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!(
-                    "cannot write audit row {} of shipment {}",
-                    row.seq, row.entity
-                )
-            })
-        })?;
-        if written == 1 {
-            return Ok(());
-        }
-        let found: entity::Found = sqlx::query_as(
-            "SELECT s.order_id, s.state, (SELECT COALESCE(MAX(t.seq), 0) \
-                 FROM entity_transitions t WHERE t.machine = $1 AND t.entity_id = s.id) \
-             FROM shipments s WHERE s.id = $2",
-        )
-        .bind(entity::SHIPMENT)
-        .bind(row.entity)
-        .fetch_optional(self.conn())
-        .await?;
-        Err(entity::shipment_refusal(row, found))
+        parcels::write_shipment_transition(self.conn(), row).await
     }
 
     async fn entity_trail(&mut self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>> {
@@ -617,42 +424,11 @@ impl StoreTx for PostgresTx {
         payload: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        // Text, as received (the column is TEXT on both databases).
-        let payload = serde_json::to_string(payload)
-            .map_err(|err| StoreError::Invalid(format!("payload: {err}")))?;
-        let done = sqlx::query(
-            "INSERT INTO inbox (source, external_id, payload, received_at, processed_at, \
-                 outcome) \
-             VALUES ($1, $2, $3, $4, NULL, NULL) \
-             ON CONFLICT (source, external_id) DO NOTHING",
-        )
-        .bind(source)
-        .bind(external_id)
-        .bind(payload)
-        .bind(at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!("cannot receive `{external_id}` from `{source}`")
-            })
-        })?;
-        Ok(done.rows_affected() == 1)
+        parcels::inbox_receive(self.conn(), source, external_id, payload, at).await
     }
 
     async fn inbox_pending(&mut self, source: &str, limit: i64) -> Result<Vec<InboxMessage>> {
-        let sql = format!(
-            "SELECT {} FROM inbox WHERE source = $1 AND processed_at IS NULL \
-             ORDER BY {} LIMIT $2",
-            rows::INBOX_COLUMNS,
-            rows::INBOX_ORDER
-        );
-        let found = sqlx::query(&sql)
-            .bind(source)
-            .bind(limit.max(0))
-            .fetch_all(self.conn())
-            .await?;
-        found.iter().map(rows::inbox_from_row).collect()
+        parcels::inbox_pending(self.conn(), source, limit).await
     }
 
     async fn inbox_done(
@@ -662,27 +438,7 @@ impl StoreTx for PostgresTx {
         outcome: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE inbox SET processed_at = $1, outcome = $2 \
-             WHERE source = $3 AND external_id = $4",
-        )
-        .bind(at)
-        .bind(outcome)
-        .bind(source)
-        .bind(external_id)
-        .execute(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!("cannot mark `{external_id}` from `{source}` processed")
-            })
-        })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!(
-                "no inbox message `{external_id}` from `{source}`"
-            )));
-        }
-        Ok(())
+        parcels::inbox_done(self.conn(), source, external_id, outcome, at).await
     }
 
     async fn replace_items(
@@ -690,11 +446,13 @@ impl StoreTx for PostgresTx {
         order: OrderId,
         items: &[(ProductId, i64, i64)],
     ) -> Result<()> {
-        in_savepoint!(self, |conn| writes::replace_lines(conn, order, items))
+        in_savepoint!(self.conn(), |conn| writes::replace_lines(
+            conn, order, items
+        ))
     }
 
     async fn move_items(&mut self, items: &[ItemId], to: OrderId) -> Result<()> {
-        in_savepoint!(self, |conn| writes::move_lines(conn, items, to))
+        in_savepoint!(self.conn(), |conn| writes::move_lines(conn, items, to))
     }
 
     async fn insert_child_order(
@@ -714,7 +472,7 @@ impl StoreTx for PostgresTx {
             shipping_address: parent.shipping_address.as_deref(),
             at,
         };
-        let id = in_savepoint!(self, |conn| rows::insert_order(conn, &row))?;
+        let id = in_savepoint!(self.conn(), |conn| rows::insert_order(conn, &row))?;
         rows::order(self.conn(), id, false)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("order {id} vanished while created")))
@@ -727,7 +485,7 @@ impl StoreTx for PostgresTx {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        in_savepoint!(self, |conn| {
+        in_savepoint!(self.conn(), |conn| {
             sqlx::query(
                 "INSERT INTO order_notes (order_id, author, body, created_at) \
                  VALUES ($1, $2, $3, $4)",

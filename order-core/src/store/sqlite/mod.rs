@@ -10,14 +10,18 @@
 //!   callers must not hold a transaction and use the store's own reads at the same time
 //!   (the second waits for the connection).
 
+mod parcels;
 mod query;
 mod rows;
+mod transition;
 mod tx;
 mod verify;
 mod writes;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_reads;
 #[cfg(test)]
 mod tests_tx;
 

@@ -1,4 +1,8 @@
 //! The engine's write transaction on SQLite.
+//!
+//! The trait methods are thin where the statements live elsewhere: one order's
+//! transition in `transition.rs`, the shipment machine's and the inbox's in
+//! `parcels.rs`, the multi-statement writes in `writes.rs`.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,7 +11,6 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use crate::error::StoreError;
 use crate::order::State;
-use crate::store::entity;
 use crate::store::{
     Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition, Result, StoreTx,
 };
@@ -16,8 +19,8 @@ use crate::types::{
     Refund, Shipment, ShipmentId,
 };
 
-use super::rows::{self, Parcels, refused};
-use super::writes;
+use super::rows::{self, refused};
+use super::{parcels, transition, writes};
 
 /// A `BEGIN IMMEDIATE` transaction: it holds the database's write lock until it commits
 /// or rolls back (sqlx rolls back a transaction dropped without either).
@@ -39,12 +42,7 @@ impl SqliteTx {
 #[async_trait]
 impl StoreTx for SqliteTx {
     async fn command_outcome(&mut self, key: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT outcome FROM command_log WHERE idempotency_key = ?")
-                .bind(key)
-                .fetch_optional(self.conn())
-                .await?,
-        )
+        transition::command_outcome(self.conn(), key).await
     }
 
     async fn record_command(
@@ -54,18 +52,7 @@ impl StoreTx for SqliteTx {
         outcome: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO command_log (idempotency_key, order_id, outcome, created_at) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(key)
-        .bind(order.0)
-        .bind(outcome)
-        .bind(at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| refused(err, || format!("cannot record command `{key}`")))?;
-        Ok(())
+        transition::record_command(self.conn(), key, order, outcome, at).await
     }
 
     async fn lock_order(&mut self, id: OrderId) -> Result<Option<Order>> {
@@ -78,108 +65,23 @@ impl StoreTx for SqliteTx {
     }
 
     async fn update_order(&mut self, order: &Order, at: DateTime<Utc>) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE orders SET state = ?, payment_status = ?, fulfillment_status = ?, \
-                 shipping_address = ?, total_cents = ?, version = version + 1, updated_at = ? \
-             WHERE id = ? AND version = ?",
-        )
-        .bind(order.state.as_str())
-        .bind(order.payment_status.as_str())
-        .bind(order.fulfillment_status.as_str())
-        .bind(order.shipping_address.as_deref())
-        .bind(order.total_cents)
-        .bind(at)
-        .bind(order.id.0)
-        .bind(order.version)
-        .execute(self.conn())
-        .await
-        .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;
-        Ok(done.rows_affected() == 1)
+        transition::update_order(self.conn(), order, at).await
     }
 
     async fn last_seq(&mut self, id: OrderId) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = ?",
-        )
-        .bind(id.0)
-        .fetch_one(self.conn())
-        .await?)
+        transition::last_seq(self.conn(), id).await
     }
 
     async fn append_transition(&mut self, row: &NewTransition<'_>) -> Result<()> {
-        let metadata = rows::json_text(row.metadata)?;
-        sqlx::query(
-            "INSERT INTO order_transitions (order_id, seq, event, from_state, to_state, \
-                 actor_kind, actor_id, reason, note, is_override, machine_hash, \
-                 idempotency_key, metadata, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(row.order.0)
-        .bind(row.seq)
-        .bind(row.event.as_str())
-        .bind(row.from.as_str())
-        .bind(row.to.as_str())
-        .bind(row.actor_kind.as_str())
-        .bind(row.actor_id)
-        .bind(row.reason.map(|r| r.as_str()))
-        .bind(row.note)
-        .bind(row.is_override)
-        .bind(row.machine_hash)
-        .bind(row.idempotency_key)
-        .bind(metadata)
-        .bind(row.at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!("cannot append audit row {} of order {}", row.seq, row.order)
-            })
-        })?;
-        Ok(())
+        transition::append_transition(self.conn(), row).await
     }
 
     async fn enqueue(&mut self, message: &NewMessage<'_>) -> Result<()> {
-        let payload = rows::json_text(message.payload)?;
-        sqlx::query(
-            "INSERT INTO outbox (aggregate_id, kind, payload, dedupe_key, created_at, \
-                 delivered_at, attempts, next_attempt_at, last_error) \
-             VALUES (?, ?, ?, ?, ?, NULL, 0, ?, NULL)",
-        )
-        .bind(message.aggregate.0)
-        .bind(message.kind)
-        .bind(payload)
-        .bind(message.dedupe_key)
-        .bind(message.at)
-        .bind(message.at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| refused(err, || format!("cannot enqueue `{}`", message.dedupe_key)))?;
-        Ok(())
+        transition::enqueue(self.conn(), message).await
     }
 
     async fn entered_at(&mut self, id: OrderId, state: State) -> Result<Option<DateTime<Utc>>> {
-        let entered: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT created_at FROM order_transitions WHERE order_id = ? AND to_state = ? \
-             ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(id.0)
-        .bind(state.as_str())
-        .fetch_optional(self.conn())
-        .await?;
-        if entered.is_some() {
-            return Ok(entered);
-        }
-        // Never entered by a transition: it was entered at creation if the order was
-        // created in it (the first audit row leaves it, or there is none yet).
-        Ok(sqlx::query_scalar(
-            "SELECT o.created_at FROM orders o WHERE o.id = ? AND ? = COALESCE( \
-                 (SELECT t.from_state FROM order_transitions t WHERE t.order_id = o.id \
-                  ORDER BY t.seq LIMIT 1), o.state)",
-        )
-        .bind(id.0)
-        .bind(state.as_str())
-        .fetch_optional(self.conn())
-        .await?)
+        transition::entered_at(self.conn(), id, state).await
     }
 
     async fn lock_products(&mut self, ids: &[ProductId]) -> Result<Vec<Product>> {
@@ -450,38 +352,19 @@ impl StoreTx for SqliteTx {
     }
 
     async fn set_shipped(&mut self, item: ItemId, qty_shipped: i64) -> Result<()> {
-        let done = sqlx::query("UPDATE order_items SET qty_shipped = ? WHERE id = ?")
-            .bind(qty_shipped)
-            .bind(item.0)
-            .execute(self.conn())
-            .await
-            .map_err(|err| {
-                refused(err, || {
-                    format!("cannot mark {qty_shipped} of line {item} shipped")
-                })
-            })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!("no order line {item}")));
-        }
-        Ok(())
+        parcels::set_shipped(self.conn(), item, qty_shipped).await
     }
 
     async fn lock_shipment(&mut self, id: ShipmentId) -> Result<Option<Shipment>> {
-        // `BEGIN IMMEDIATE` already holds the write lock: nobody else writes until commit.
-        rows::shipment(self.conn(), Parcels::Id(id)).await
+        parcels::lock_shipment(self.conn(), id).await
     }
 
     async fn shipment_by_tracking(&mut self, tracking: &str) -> Result<Option<Shipment>> {
-        rows::shipment(self.conn(), Parcels::Tracking(tracking)).await
+        parcels::shipment_by_tracking(self.conn(), tracking).await
     }
 
     async fn write_shipment_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
-        entity::check_shipment_row(row)?;
-        let metadata = rows::json_text(row.metadata)?;
-        let mut savepoint = sqlx::Connection::begin(self.conn()).await?;
-        writes::shipment_transition(&mut savepoint, row, &metadata).await?;
-        savepoint.commit().await?;
-        Ok(())
+        parcels::write_shipment_transition(self.conn(), row).await
     }
 
     async fn entity_trail(&mut self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>> {
@@ -495,39 +378,11 @@ impl StoreTx for SqliteTx {
         payload: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let payload = rows::json_text(payload)?;
-        let done = sqlx::query(
-            "INSERT INTO inbox (source, external_id, payload, received_at, processed_at, \
-                 outcome) \
-             VALUES (?, ?, ?, ?, NULL, NULL) \
-             ON CONFLICT (source, external_id) DO NOTHING",
-        )
-        .bind(source)
-        .bind(external_id)
-        .bind(payload)
-        .bind(at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!("cannot receive `{external_id}` from `{source}`")
-            })
-        })?;
-        Ok(done.rows_affected() == 1)
+        parcels::inbox_receive(self.conn(), source, external_id, payload, at).await
     }
 
     async fn inbox_pending(&mut self, source: &str, limit: i64) -> Result<Vec<InboxMessage>> {
-        let sql = format!(
-            "SELECT {} FROM inbox WHERE source = ? AND processed_at IS NULL \
-             ORDER BY received_at, external_id LIMIT ?",
-            rows::INBOX_COLUMNS
-        );
-        let found = sqlx::query(&sql)
-            .bind(source)
-            .bind(limit.max(0))
-            .fetch_all(self.conn())
-            .await?;
-        found.iter().map(rows::inbox_from_row).collect()
+        parcels::inbox_pending(self.conn(), source, limit).await
     }
 
     async fn inbox_done(
@@ -537,21 +392,7 @@ impl StoreTx for SqliteTx {
         outcome: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE inbox SET processed_at = ?, outcome = ? WHERE source = ? AND external_id = ?",
-        )
-        .bind(at)
-        .bind(outcome)
-        .bind(source)
-        .bind(external_id)
-        .execute(self.conn())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Invalid(format!(
-                "no inbox message `{external_id}` from `{source}`"
-            )));
-        }
-        Ok(())
+        parcels::inbox_done(self.conn(), source, external_id, outcome, at).await
     }
 
     async fn replace_items(
