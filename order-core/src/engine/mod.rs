@@ -54,6 +54,9 @@ pub struct EngineConfig {
     /// How long a carrier event waits in the inbox for a missing earlier one before it
     /// is applied out of the carrier's order.
     pub inbox_patience: TimeDelta,
+    /// How long a processor webhook naming a payment the shop does not know waits for
+    /// it: an authorization whose answer a crash lost is recorded by reconciliation.
+    pub unmatched_webhook_patience: TimeDelta,
 }
 
 impl Default for EngineConfig {
@@ -66,6 +69,7 @@ impl Default for EngineConfig {
             max_delivery_attempts: 3,
             tracking_silence: TimeDelta::days(3),
             inbox_patience: TimeDelta::hours(1),
+            unmatched_webhook_patience: TimeDelta::days(1),
         }
     }
 }

@@ -34,10 +34,15 @@ pub struct ProcessorInbox {
     pub stale: usize,
     /// Events for payments the shop does not know, or that the books refuse.
     pub refused: usize,
+    /// Events for a payment the shop does not know yet (an authorization whose answer
+    /// was lost), left for a later pass: reconciliation records it meanwhile.
+    pub waiting: usize,
 }
 
 /// What became of one event.
 enum Handled {
+    /// Not handled yet: the payment is unknown, for now.
+    Waiting,
     Applied,
     InStep,
     Reconciled,
@@ -83,7 +88,11 @@ impl Engine {
         }
         events.sort_by(|a, b| (&a.1.reference, a.1.sequence).cmp(&(&b.1.reference, b.1.sequence)));
         for (message, event) in &events {
-            let outcome = match self.handle_processor_event(event).await {
+            let outcome = match self.handle_processor_event(event, message.received_at).await {
+                Ok(Handled::Waiting) => {
+                    report.waiting += 1;
+                    continue;
+                }
                 Ok(Handled::Applied) => {
                     report.applied += 1;
                     "applied".to_owned()
@@ -120,6 +129,7 @@ impl Engine {
     async fn handle_processor_event(
         &self,
         event: &ProcessorEvent,
+        received_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<Handled, OperationError> {
         let payments = {
             let mut tx = self.store.begin().await?;
@@ -128,6 +138,9 @@ impl Engine {
             payments
         };
         let Some(payment) = payments.iter().min_by_key(|p| p.id).cloned() else {
+            if self.clock.now() - received_at < self.config.unmatched_webhook_patience {
+                return Ok(Handled::Waiting);
+            }
             return Err(OperationError::Invalid(format!(
                 "no payment has reference {}",
                 event.reference

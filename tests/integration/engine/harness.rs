@@ -116,7 +116,7 @@ impl Shop {
             .await
             .expect("staff");
         let clock = Arc::new(ManualClock::new(business_hours()));
-        let payments = Arc::new(Simulator::new(config));
+        let payments = Arc::new(Simulator::new(config).with_clock(clock.clone()));
         let engine = Engine::new(store.clone())
             .with_clock(clock.clone())
             .with_payments(payments.clone());

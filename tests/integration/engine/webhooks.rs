@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use order_core::clock::Clock as _;
 use order_core::engine::CrashPoint;
 use order_core::order::{Event, Guard, State};
 use order_core::payment::{ProcessorEvent, ProcessorEventKind};
@@ -219,13 +220,38 @@ async fn a_reversed_refund_is_the_shops_money_again() {
 }
 
 #[tokio::test]
-async fn an_event_for_an_unknown_payment_is_refused() {
+async fn an_event_for_an_unknown_payment_waits_a_day_then_is_refused() {
     let shop = Shop::memory().await;
-    receive(
-        &shop,
-        &event("pay_nope", 1, ProcessorEventKind::Captured, 5),
-    )
-    .await;
+    let unknown = event("pay_nope", 1, ProcessorEventKind::Captured, 5);
+    receive(&shop, &unknown).await;
     let done = shop.engine.process_processor_inbox().await.expect("runs");
-    assert_eq!(done.refused, 1, "{done:?}");
+    assert_eq!((done.waiting, done.refused), (1, 0), "{done:?}");
+    shop.clock.advance(chrono::TimeDelta::days(1));
+    let done = shop.engine.process_processor_inbox().await.expect("runs");
+    assert_eq!((done.waiting, done.refused), (0, 1), "{done:?}");
+}
+
+#[tokio::test]
+async fn the_webhook_of_an_authorization_whose_answer_was_lost_waits_for_reconciliation() {
+    let shop = Shop::memory().await;
+    let id = shop.order_in(State::Confirmed).await;
+    let dying = shop.engine.clone().with_crash_points(Arc::new(|point| {
+        if point == CrashPoint::Authorized {
+            panic!("killed after the authorization");
+        }
+    }));
+    let joined = tokio::spawn(async move { dying.authorize_payment(id).await }).await;
+    assert!(joined.is_err_and(|e| e.is_panic()));
+    // The processor's own webhook says so, before the shop knows the reference.
+    let webhooks = shop.payments.webhooks_until(shop.clock.now());
+    assert_eq!(webhooks.len(), 1, "{webhooks:?}");
+    assert_eq!(webhooks[0].kind, ProcessorEventKind::Authorized);
+    receive(&shop, &webhooks[0]).await;
+    let done = shop.engine.process_processor_inbox().await.expect("runs");
+    assert_eq!(done.waiting, 1, "{done:?}");
+    let settled = shop.engine.reconcile_payments().await.expect("runs");
+    assert_eq!(settled.authorizations_settled, 1);
+    let done = shop.engine.process_processor_inbox().await.expect("runs");
+    assert_eq!((done.in_step, done.waiting), (1, 0), "{done:?}");
+    shop.assert_verified().await;
 }
