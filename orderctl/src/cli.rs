@@ -2,6 +2,8 @@
 //! machine (events, states, actors, reasons) are plain strings here and are checked
 //! in `args`, so that a bad one is a one-line message listing the valid names.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::bench::BenchArgs;
@@ -18,8 +20,8 @@ Exit codes: 0 success; 1 refused or failed (one line on stderr naming the rule);
 #[derive(Parser, Debug)]
 #[command(name = "orderctl", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// The database: sqlite://PATH (relative or absolute; created on first use) or
-    /// postgres://... (not supported yet).
+    /// The database: sqlite://PATH (relative or absolute; created on first use),
+    /// sqlite::memory: (gone when the command ends) or postgres://USER@HOST/DB.
     #[arg(
         long,
         global = true,
@@ -28,6 +30,21 @@ pub struct Cli {
         default_value = "sqlite://orders.db"
     )]
     pub db: String,
+    /// The payment processor's journal: its books, shared by every orderctl process on
+    /// the same file.
+    ///
+    /// The processor is a simulator that never declines or fails; it keeps its books
+    /// in this file (created on first use), so keep one journal per database.
+    /// Default: FILE.processor.jsonl beside a sqlite://FILE database, a temporary file
+    /// for sqlite::memory:, and orderctl-processor.jsonl in the current folder for
+    /// PostgreSQL. (`simulate` and `bench` use processors of their own.)
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "ORDERCTL_PROCESSOR_JOURNAL"
+    )]
+    pub processor_journal: Option<PathBuf>,
     /// Print JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -70,6 +87,12 @@ pub enum Cmd {
     Bulk(BulkArgs),
     /// Check every invariant of the stored data; exits 1 with the findings.
     Verify,
+    /// Settle the payments a crash left in doubt, from the processor's books.
+    ///
+    /// Records authorizations whose answer was lost (voiding those nobody will
+    /// capture), completes `pay` where the money was captured, and refunds captures
+    /// the shop cannot keep. Running it again changes nothing.
+    Reconcile,
     /// Print the compiled order machine's graph (does not open the database).
     Graph(GraphArgs),
     /// Run a simulated shop against the database.
@@ -244,7 +267,9 @@ pub enum InboxCmd {
     Receive(InboxReceiveArgs),
     /// Handle every pending webhook: the carrier's events applied to their parcels,
     /// each parcel's in the carrier's order, moving their orders on; then the payment
-    /// processor's, each compared with the payment's books.
+    /// processor's, each compared with the payment's books. A processor event naming a
+    /// payment the shop does not know waits a day after it was received (`reconcile`
+    /// may record the payment meanwhile), then is refused.
     Process,
     /// One source's messages and what came of them.
     List(InboxListArgs),

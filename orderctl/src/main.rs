@@ -7,6 +7,12 @@
 //! `ORDERCTL_NOW=2026-03-04T10:00:00Z` stops the engine's clock at that time for one
 //! invocation (tests, rehearsals of the `business_hours` window); it is not in `--help`
 //! on purpose: everything the command writes carries that time.
+//!
+//! `ORDERCTL_CRASH_AT=authorized|captured`, hidden likewise, aborts the process
+//! (`std::process::abort`: no unwinding, no rollback sent) at that crash point of the
+//! engine: after the processor authorized and before the answer is recorded, or after
+//! it captured and before `pay` commits. It is for crash tests of real processes,
+//! which then run `orderctl reconcile`.
 
 mod args;
 mod bench;
@@ -21,10 +27,12 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-/// What every command gets: the database URL and whether to print JSON.
+/// What every command gets: the database URL, the processor's journal if one was
+/// given, and whether to print JSON.
 #[derive(Debug, Clone)]
 pub struct Context {
     pub db: String,
+    pub processor_journal: Option<std::path::PathBuf>,
     pub json: bool,
 }
 
@@ -34,6 +42,7 @@ async fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let ctx = Context {
         db: cli.db,
+        processor_journal: cli.processor_journal,
         json: cli.json,
     };
     match commands::run(&ctx, cli.command).await {

@@ -1,12 +1,14 @@
-//! The `orderctl` binary, run as a real process on temporary SQLite databases: every
-//! command, the exit codes (0 success, 1 refused, 2 usage), the JSON shapes and the
-//! one-line messages.
+//! The `orderctl` binary, run as a real process on temporary SQLite databases (and
+//! PostgreSQL ones where it says so): every command, the exit codes (0 success, 1
+//! refused, 2 usage), the JSON shapes and the one-line messages; processes killed at a
+//! crash point, then reconciled.
 
 mod errors;
 mod flow;
 mod operations;
 mod output;
 mod processes;
+mod processor;
 mod shipments;
 
 use std::path::{Path, PathBuf};
@@ -38,8 +40,8 @@ fn binary() -> &'static Path {
     })
 }
 
-/// Runs `orderctl args` in `dir`, with no database and no clock chosen by the
-/// environment.
+/// Runs `orderctl args` in `dir`, with no database, processor journal, clock or crash
+/// point chosen by the environment.
 fn run_in(dir: &Path, args: &[&str]) -> Output {
     run_at(dir, None, args)
 }
@@ -56,7 +58,9 @@ fn command_at(dir: &Path, now: Option<&str>, args: &[&str]) -> Command {
         .args(args)
         .current_dir(dir)
         .env_remove("ORDERCTL_DB")
-        .env_remove("ORDERCTL_NOW");
+        .env_remove("ORDERCTL_PROCESSOR_JOURNAL")
+        .env_remove("ORDERCTL_NOW")
+        .env_remove("ORDERCTL_CRASH_AT");
     if let Some(now) = now {
         command.env("ORDERCTL_NOW", now);
     }
@@ -129,19 +133,34 @@ impl Shop {
         self.dir.path().join("orders.db")
     }
 
-    /// `orderctl --db URL args`.
-    fn run(&self, args: &[&str]) -> Output {
+    /// The processor's journal when none is given: beside the SQLite file, or in the
+    /// folder the commands run in (PostgreSQL).
+    fn journal(&self) -> PathBuf {
+        let name = if self.url.starts_with("sqlite:") {
+            "orders.db.processor.jsonl"
+        } else {
+            "orderctl-processor.jsonl"
+        };
+        self.dir.path().join(name)
+    }
+
+    /// The command `orderctl --db URL args`, for a test to add an environment or pipes.
+    fn command(&self, args: &[&str]) -> Command {
         let mut all = vec!["--db", self.url.as_str()];
         all.extend_from_slice(args);
-        run_at(self.dir.path(), self.now.as_deref(), &all)
+        command_at(self.dir.path(), self.now.as_deref(), &all)
+    }
+
+    /// `orderctl --db URL args`.
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("orderctl runs")
     }
 
     /// `orderctl --db URL args` with `input` on its stdin.
     fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
         use std::io::Write as _;
-        let mut all = vec!["--db", self.url.as_str()];
-        all.extend_from_slice(args);
-        let mut child = command_at(self.dir.path(), self.now.as_deref(), &all)
+        let mut child = self
+            .command(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -88,7 +88,10 @@ impl Engine {
         }
         events.sort_by(|a, b| (&a.1.reference, a.1.sequence).cmp(&(&b.1.reference, b.1.sequence)));
         for (message, event) in &events {
-            let outcome = match self.handle_processor_event(event, message.received_at).await {
+            let outcome = match self
+                .handle_processor_event(event, message.received_at)
+                .await
+            {
                 Ok(Handled::Waiting) => {
                     report.waiting += 1;
                     continue;

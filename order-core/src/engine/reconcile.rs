@@ -32,6 +32,9 @@ pub struct Reconciled {
     /// Captures that happened without their transition on orders that cannot be paid
     /// any more, or money captured on cancelled orders and never refunded: refunded.
     pub captures_refunded: usize,
+    /// Payments whose reference this processor does not know (made through another
+    /// processor, or before its books began): left as they are.
+    pub unknown: usize,
 }
 
 /// Orders whose payments can be in doubt: waiting to pay, or cancelled.
@@ -119,11 +122,14 @@ impl Engine {
         let Some(reference) = payment.processor_ref.clone() else {
             return Ok(());
         };
-        let balance = self
-            .payments
-            .balance(&reference)
-            .await
-            .map_err(|e| OperationError::Payment(e.to_string()))?;
+        let balance = match self.payments.balance(&reference).await {
+            Ok(balance) => balance,
+            Err(PaymentError::Rejected(_)) => {
+                done.unknown += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(OperationError::Payment(e.to_string())),
+        };
         let held = balance.captured_cents - balance.refunded_cents;
         if held <= 0 {
             return Ok(());

@@ -1,4 +1,4 @@
-//! `verify` and `graph`.
+//! `verify`, `reconcile` and `graph`.
 
 use serde_json::json;
 
@@ -29,6 +29,28 @@ pub async fn verify(ctx: &Context) -> anyhow::Result<()> {
             findings.len()
         );
     }
+    Ok(())
+}
+
+/// Settles what a crash left in doubt between the payment rows and the processor's
+/// books, and prints what it did.
+pub async fn reconcile(ctx: &Context) -> anyhow::Result<()> {
+    let engine = open(ctx).await?;
+    let done = engine.reconcile_payments().await?;
+    if ctx.json {
+        return print_json(&done);
+    }
+    println!(
+        "reconcile: {} payment(s) compared with the processor's books",
+        done.checked
+    );
+    println!(
+        "authorizations: {} settled, {} voided; captures: {} completed, {} refunded",
+        done.authorizations_settled,
+        done.authorizations_voided,
+        done.captures_completed,
+        done.captures_refunded
+    );
     Ok(())
 }
 

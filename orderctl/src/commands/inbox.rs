@@ -215,13 +215,14 @@ fn carrier_fields(report: &InboxReport) -> [(&'static str, usize); 5] {
     ]
 }
 
-fn processor_fields(report: &ProcessorInbox) -> [(&'static str, usize); 5] {
+fn processor_fields(report: &ProcessorInbox) -> [(&'static str, usize); 6] {
     [
         ("applied", report.applied),
         ("in_step", report.in_step),
         ("reconciled", report.reconciled),
         ("stale", report.stale),
         ("refused", report.refused),
+        ("waiting", report.waiting),
     ]
 }
 
@@ -243,12 +244,14 @@ pub async fn process(ctx: &Context) -> anyhow::Result<()> {
         carrier.applied, carrier.stale, carrier.refused, carrier.waiting, carrier.orders_followed
     );
     println!(
-        "processor inbox: {} applied, {} in step, {} reconciled, {} stale, {} refused",
+        "processor inbox: {} applied, {} in step, {} reconciled, {} stale, {} refused, \
+         {} waiting for an unknown payment",
         processor.applied,
         processor.in_step,
         processor.reconciled,
         processor.stale,
-        processor.refused
+        processor.refused,
+        processor.waiting
     );
     Ok(())
 }

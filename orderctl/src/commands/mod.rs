@@ -19,17 +19,23 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use order_core::clock::ManualClock;
+use order_core::engine::CrashPoint;
 use order_core::{Engine, Order, OrderId, Store};
 
 use crate::Context;
 use crate::args::UsageError;
 use crate::cli::{Cmd, InboxCmd, OrderCmd, ProductCmd, ShipmentCmd, StaffCmd};
-use crate::processor::Processor;
+use crate::processor::JournalPath;
 
 /// The environment variable that stops the engine's clock at a given time (RFC 3339),
 /// for tests and rehearsals of time-bound rules (the `business_hours` window, the
 /// return window). Every timestamp the command writes is that time.
 pub const NOW_VAR: &str = "ORDERCTL_NOW";
+
+/// The environment variable that aborts the process at one of the engine's
+/// [`CrashPoint`]s (`authorized` or `captured`), for crash tests of real processes. Not
+/// in `--help`, like [`NOW_VAR`].
+pub const CRASH_VAR: &str = "ORDERCTL_CRASH_AT";
 
 pub async fn run(ctx: &Context, command: Cmd) -> anyhow::Result<ExitCode> {
     match command {
@@ -63,6 +69,7 @@ pub async fn run(ctx: &Context, command: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Available(args) => transitions::available(ctx, &args).await?,
         Cmd::Bulk(args) => transitions::bulk(ctx, &args).await?,
         Cmd::Verify => checks::verify(ctx).await?,
+        Cmd::Reconcile => checks::reconcile(ctx).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -71,20 +78,51 @@ pub async fn run(ctx: &Context, command: Cmd) -> anyhow::Result<ExitCode> {
 /// idempotent and cheap, and it lets a new `orders.db` work without `init`. Commands
 /// check their arguments before calling this, so that a usage error creates no file.
 ///
-/// The engine pays through [`Processor`] (see there why not the in-memory simulator)
-/// and reads the system clock, or the stopped one of [`NOW_VAR`].
+/// The engine pays through the simulated processor of the journal `--processor-journal`
+/// names or the database implies (see [`crate::processor`] for why not the in-memory
+/// simulator), reads the system clock, or the stopped one of [`NOW_VAR`], and aborts
+/// the process at the crash point of [`CRASH_VAR`], if set. The environment and the
+/// journal's path are checked before anything is opened.
 async fn open(ctx: &Context) -> anyhow::Result<Engine> {
     let now = stopped_clock(std::env::var(NOW_VAR).ok().as_deref())?;
+    let crash_at = crash_point(std::env::var(CRASH_VAR).ok().as_deref())?;
+    let journal = JournalPath::new(ctx.processor_journal.as_deref(), &ctx.db)?;
     let store = crate::db::open(&ctx.db).await?;
     store
         .migrate()
         .await
         .with_context(|| format!("cannot migrate `{}`", ctx.db))?;
-    let engine = Engine::new(store).with_payments(Arc::new(Processor));
-    Ok(match now {
-        Some(now) => engine.with_clock(Arc::new(ManualClock::new(now))),
-        None => engine,
-    })
+    let processor = journal.open().await?;
+    let mut engine = Engine::new(store).with_payments(processor);
+    if let Some(now) = now {
+        engine = engine.with_clock(Arc::new(ManualClock::new(now)));
+    }
+    if let Some(point) = crash_at {
+        engine = engine.with_crash_points(Arc::new(move |reached| {
+            if reached == point {
+                std::process::abort();
+            }
+        }));
+    }
+    Ok(engine)
+}
+
+/// The crash point [`CRASH_VAR`] names, if it is set (and not empty).
+fn crash_point(value: Option<&str>) -> Result<Option<CrashPoint>, UsageError> {
+    let Some(text) = value.map(str::trim).filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    CrashPoint::ALL
+        .into_iter()
+        .find(|point| point.as_str() == text)
+        .map(Some)
+        .ok_or_else(|| {
+            let known: Vec<&str> = CrashPoint::ALL.iter().map(|p| p.as_str()).collect();
+            UsageError(format!(
+                "{CRASH_VAR}: `{text}` is not a crash point; expected one of: {}",
+                known.join(", ")
+            ))
+        })
 }
 
 /// The time [`NOW_VAR`] sets, if it is set (and not empty).
@@ -129,6 +167,27 @@ mod tests {
         assert!(
             bad.starts_with("ORDERCTL_NOW: `tomorrow` is not an RFC 3339 time"),
             "{bad}"
+        );
+    }
+
+    #[test]
+    fn a_crash_point_must_be_the_engines() {
+        use super::crash_point;
+        use order_core::engine::CrashPoint;
+        assert_eq!(crash_point(None), Ok(None));
+        assert_eq!(crash_point(Some("")), Ok(None));
+        assert_eq!(
+            crash_point(Some("authorized")),
+            Ok(Some(CrashPoint::Authorized))
+        );
+        assert_eq!(
+            crash_point(Some(" captured ")),
+            Ok(Some(CrashPoint::Captured))
+        );
+        let bad = crash_point(Some("paid")).expect_err("refused").0;
+        assert_eq!(
+            bad,
+            "ORDERCTL_CRASH_AT: `paid` is not a crash point; expected one of: authorized, captured"
         );
     }
 }

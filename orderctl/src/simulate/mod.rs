@@ -551,6 +551,7 @@ mod tests {
     ) -> report::Summary {
         let ctx = crate::Context {
             db: format!("sqlite://{}", dir.join(name).display()),
+            processor_journal: None,
             json: false,
         };
         let args = SimulateArgs {

@@ -1,9 +1,9 @@
 //! Several `orderctl` processes at once on one database, SQLite file and PostgreSQL:
 //! conflicting commands never lose an update and never oversell.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
-use super::{Shop, binary};
+use super::Shop;
 
 /// Four processes each try to confirm all of 100 one-unit orders of a product with 10
 /// in stock: exactly 10 orders are confirmed, 10 units reserved, each confirmed once.
@@ -20,13 +20,7 @@ fn four_processes_compete_for_scarce_stock(shop: &Shop) {
     let ids = ids.join(",");
     let children: Vec<Child> = (0..4)
         .map(|_| {
-            Command::new(binary())
-                .args([
-                    "--db", &shop.url, "--json", "bulk", "confirm", "--ids", &ids, "--as", "system",
-                ])
-                .current_dir(shop.dir.path())
-                .env_remove("ORDERCTL_DB")
-                .env_remove("ORDERCTL_NOW")
+            shop.command(&["--json", "bulk", "confirm", "--ids", &ids, "--as", "system"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()

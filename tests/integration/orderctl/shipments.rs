@@ -426,7 +426,8 @@ fn inbox_process_applies_an_out_of_order_pair_in_the_carriers_order() {
             "carrier":
                 {"applied": 0, "stale": 0, "refused": 0, "waiting": 1, "orders_followed": 0},
             "processor":
-                {"applied": 0, "in_step": 0, "reconciled": 0, "stale": 0, "refused": 0},
+                {"applied": 0, "in_step": 0, "reconciled": 0, "stale": 0, "refused": 0,
+                 "waiting": 0},
         })
     );
     let pending = shop.json(&["inbox", "list", "--pending"]);
@@ -439,7 +440,8 @@ fn inbox_process_applies_an_out_of_order_pair_in_the_carriers_order() {
         shop.ok(&["inbox", "process"]),
         "carrier inbox: 2 applied, 0 stale, 0 refused, 0 waiting for an earlier event; \
          1 order(s) moved on\n\
-         processor inbox: 0 applied, 0 in step, 0 reconciled, 0 stale, 0 refused\n"
+         processor inbox: 0 applied, 0 in step, 0 reconciled, 0 stale, 0 refused, \
+         0 waiting for an unknown payment\n"
     );
     let trail = shop.json(&["shipment", "history", &id, &parcel]);
     let applied: Vec<(&str, &str, &str, &Value)> = trail
@@ -595,10 +597,11 @@ fn processor_webhook() -> Value {
 
 /// `--source processor` keeps the payment processor's webhooks in an inbox of their own;
 /// `inbox process` handles both sources, and one for a payment the shop does not know
-/// is refused, as `inbox list --source processor` shows.
+/// waits a day (reconciliation may record the payment meanwhile), then is refused, as
+/// `inbox list --source processor` shows.
 #[test]
 fn inbox_refuses_a_processor_webhook_for_an_unknown_payment() {
-    let shop = Shop::stocked().at("2026-03-04T10:00:00Z");
+    let mut shop = Shop::stocked().at("2026-03-04T10:00:00Z");
     let event = processor_webhook();
     let file = write(&shop, "captured.json", &event);
     let receive = ["inbox", "receive", file, "--source", "processor"];
@@ -621,15 +624,28 @@ fn inbox_refuses_a_processor_webhook_for_an_unknown_payment() {
     assert_eq!(pending[0]["payload"], stored);
     assert_eq!(pending[0]["outcome"], Value::Null);
 
-    assert_eq!(
-        shop.json(&["inbox", "process"]),
+    let report = |waiting: usize, refused: usize| {
         json!({
             "carrier":
                 {"applied": 0, "stale": 0, "refused": 0, "waiting": 0, "orders_followed": 0},
             "processor":
-                {"applied": 0, "in_step": 0, "reconciled": 0, "stale": 0, "refused": 1},
+                {"applied": 0, "in_step": 0, "reconciled": 0, "stale": 0, "refused": refused,
+                 "waiting": waiting},
         })
+    };
+    assert_eq!(shop.json(&["inbox", "process"]), report(1, 0));
+    assert_eq!(
+        shop.ok(&["inbox", "process"]),
+        "carrier inbox: 0 applied, 0 stale, 0 refused, 0 waiting for an earlier event; \
+         0 order(s) moved on\n\
+         processor inbox: 0 applied, 0 in step, 0 reconciled, 0 stale, 0 refused, \
+         1 waiting for an unknown payment\n"
     );
+    let pending = shop.json(&["inbox", "list", "--source", "processor", "--pending"]);
+    assert_eq!(pending.as_array().map(Vec::len), Some(1), "{pending}");
+    // A day after it came, nothing recorded the payment: refused.
+    shop.now = Some("2026-03-05T10:00:00Z".to_owned());
+    assert_eq!(shop.json(&["inbox", "process"]), report(0, 1));
     let listed = shop.json(&["inbox", "list", "--source", "processor"]);
     assert_eq!(
         listed[0]["outcome"], "refused: no payment has reference pay_nobody",
@@ -651,7 +667,8 @@ fn inbox_refuses_a_processor_webhook_for_an_unknown_payment() {
         shop.ok(&["inbox", "process"]),
         "carrier inbox: 0 applied, 0 stale, 0 refused, 0 waiting for an earlier event; \
          0 order(s) moved on\n\
-         processor inbox: 0 applied, 0 in step, 0 reconciled, 0 stale, 0 refused\n"
+         processor inbox: 0 applied, 0 in step, 0 reconciled, 0 stale, 0 refused, \
+         0 waiting for an unknown payment\n"
     );
 
     // What is not a processor webhook: one line, exit 2, nothing stored.
