@@ -51,6 +51,12 @@ pub async fn reconcile(ctx: &Context) -> anyhow::Result<()> {
         done.captures_completed,
         done.captures_refunded
     );
+    if done.unknown > 0 {
+        println!(
+            "{} payment(s) unknown to this processor (another journal's?) left as they are",
+            done.unknown
+        );
+    }
     Ok(())
 }
 
