@@ -26,23 +26,25 @@ async fn parcel(shop: &Shop) -> (OrderId, ShipmentId) {
         .await
         .expect("an address in pending");
     shop.drive(id, OrderState::Processing).await;
-    let lines: Vec<ShipmentLine> = shop
-        .store
-        .items(id)
-        .await
-        .expect("readable")
-        .iter()
-        .map(|i| ShipmentLine {
-            item: i.id,
-            quantity: i.quantity,
-        })
-        .collect();
+    let lines = every_unit(shop, id).await;
     let shipment = shop
         .engine
         .add_shipment(id, &lines, "dhl", None)
         .await
         .expect("the parcel is added");
     (id, shipment)
+}
+
+/// One line per order line, with all its units.
+async fn every_unit(shop: &Shop, id: OrderId) -> Vec<ShipmentLine> {
+    let items = shop.store.items(id).await.expect("readable");
+    items
+        .iter()
+        .map(|i| ShipmentLine {
+            item: i.id,
+            quantity: i.quantity,
+        })
+        .collect()
 }
 
 fn carrier(event: Event) -> ShipmentCommand {
@@ -357,17 +359,7 @@ fn event(tracking: &str, sequence: u32, kind: CarrierEventKind, at: DateTime<Utc
 async fn webhooks_apply_once_and_in_the_carriers_order() {
     let shop = Shop::memory().await;
     let id = shop.order_in(OrderState::Processing).await;
-    let lines: Vec<ShipmentLine> = shop
-        .store
-        .items(id)
-        .await
-        .expect("readable")
-        .iter()
-        .map(|i| ShipmentLine {
-            item: i.id,
-            quantity: i.quantity,
-        })
-        .collect();
+    let lines = every_unit(&shop, id).await;
     let shipment = shop
         .engine
         .add_shipment(id, &lines, "dhl", Some("TRACK-9"))
