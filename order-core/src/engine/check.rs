@@ -2,7 +2,7 @@
 //! may fire now.
 
 use super::Engine;
-use super::fire::{choose, lines_and_seq, listed};
+use super::fire::{choose, listed};
 use super::rules::Step;
 use crate::error::{FireError, Step as Stage};
 use crate::types::{Command, OrderId, Outcome};
@@ -19,13 +19,12 @@ impl Engine {
             .begin()
             .await
             .map_err(FireError::store(Stage::Lock))?;
-        let order = tx
-            .lock_order(id)
+        let (order, reads) = tx
+            .lock_for_transition(id)
             .await
             .map_err(FireError::store(Stage::Lock))?
             .ok_or(FireError::OrderNotFound(id))?;
         let listed = listed(&order, command, staff_role)?;
-        let reads = lines_and_seq(tx.as_mut(), id).await?;
         let (from, seq) = (order.state, reads.last_seq + 1);
         let mut step = Step {
             tx: tx.as_mut(),

@@ -70,9 +70,9 @@ impl Engine {
             .begin()
             .await
             .map_err(FireError::store(Stage::Lock))?;
-        // 2. Lock the order.
-        let order = tx
-            .lock_order(id)
+        // 2. Lock the order; read its lines, audit sequence number and stock with it.
+        let (order, reads) = tx
+            .lock_for_transition(id)
             .await
             .map_err(FireError::store(Stage::Lock))?
             .ok_or(FireError::OrderNotFound(id))?;
@@ -88,7 +88,6 @@ impl Engine {
         // 3 and 4: the declarations of (state, event) that list the actor, who must
         // own the order or hold the role.
         let listed = listed(&order, command, staff_role)?;
-        let reads = lines_and_seq(tx.as_mut(), id).await?;
         let seq = reads.last_seq + 1;
         let mut step = Step {
             tx: tx.as_mut(),
@@ -213,17 +212,6 @@ pub(super) fn listed(
     let listed = machine::listed::<Machine>(order.state, command.event, command.actor.kind)?;
     authorize(order, command, staff_role)?;
     Ok(listed)
-}
-
-/// What a transition reads under the order's lock: its lines, the audit sequence
-/// number it will get, and maybe its products' stock.
-pub(super) async fn lines_and_seq(
-    tx: &mut dyn StoreTx,
-    id: OrderId,
-) -> Result<crate::store::TransitionReads, FireError> {
-    tx.transition_reads(id)
-        .await
-        .map_err(FireError::store(Stage::Lock))
 }
 
 /// Tries the declarations that list the actor, in file order: reason, window, guards.

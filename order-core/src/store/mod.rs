@@ -235,6 +235,18 @@ pub trait StoreTx: Send {
     async fn update_order(&mut self, order: &Order, at: DateTime<Utc>) -> Result<bool>;
     /// The highest audit sequence number of the order, 0 when it has none.
     async fn last_seq(&mut self, id: OrderId) -> Result<i64>;
+    /// Locks the order and makes [`StoreTx::transition_reads`], in as few round trips as
+    /// the adapter can; `None` when the order does not exist.
+    async fn lock_for_transition(
+        &mut self,
+        id: OrderId,
+    ) -> Result<Option<(Order, TransitionReads)>> {
+        let Some(order) = self.lock_order(id).await? else {
+            return Ok(None);
+        };
+        let reads = self.transition_reads(id).await?;
+        Ok(Some((order, reads)))
+    }
     /// What a transition reads once it holds the order's lock, in as few round trips as
     /// the adapter can. Call it after `lock_order`: on PostgreSQL a statement that
     /// waited for the lock still reads the snapshot it started with.

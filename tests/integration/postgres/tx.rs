@@ -864,3 +864,66 @@ async fn serialization_failures_and_deadlocks_are_retryable() {
         sqlx::Error::RowNotFound
     )));
 }
+
+/// `lock_for_transition` reads in the statement that takes the lock. When it waited for
+/// a transaction that wrote a transition meanwhile, it still returns that transition's
+/// sequence number and the order's new version, not what its snapshot saw.
+#[tokio::test]
+async fn lock_for_transition_reads_what_the_transaction_it_waited_for_wrote() {
+    let store = Arc::new(store().await);
+    let order = order(&store, "ann@example.com", &[("A", 1), ("B", 2)]).await;
+    let mut first = store.begin().await.expect("begin");
+    let locked = first
+        .lock_for_transition(order.id)
+        .await
+        .expect("lock")
+        .expect("the order exists");
+    assert_eq!((locked.1.last_seq, locked.1.items.len()), (0, 2));
+    let stock = locked.1.stock.clone().expect("read with the lines");
+    assert_eq!(stock.len(), 2);
+
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut second = store.begin().await.expect("begin");
+            let found = second
+                .lock_for_transition(order.id)
+                .await
+                .expect("lock")
+                .expect("the order exists");
+            second.rollback().await.expect("rollback");
+            found
+        })
+    };
+    until_someone_waits_for_a_lock(&store).await;
+    let mut moved = locked.0.clone();
+    moved.state = State::Confirmed;
+    assert!(first.update_order(&moved, at(2)).await.expect("written"));
+    let metadata = serde_json::Value::Null;
+    first
+        .append_transition(&NewTransition {
+            order: order.id,
+            seq: 1,
+            event: Event::Confirm,
+            from: State::Pending,
+            to: State::Confirmed,
+            actor_kind: ActorKind::System,
+            actor_id: None,
+            reason: None,
+            note: None,
+            is_override: false,
+            machine_hash: "hash",
+            idempotency_key: None,
+            metadata: &metadata,
+            at: at(2),
+        })
+        .await
+        .expect("appended");
+    first.commit().await.expect("commit");
+
+    let (seen, reads) = waiting.await.expect("the second transaction ran");
+    assert_eq!(seen.version, locked.0.version + 1);
+    assert_eq!(seen.state, State::Confirmed);
+    assert_eq!(reads.last_seq, 1, "the waited-for transition is seen");
+    assert_eq!(reads.items.len(), 2);
+}

@@ -252,6 +252,104 @@ pub(super) async fn write_transition(
     Ok(written == 1)
 }
 
+/// The order locked and a transition's reads, in one round trip. The reads see the
+/// statement's snapshot; when the lock had to wait for a transaction that changed the
+/// order meanwhile, the locked row is newer than that snapshot (its version differs
+/// from the one the snapshot saw), and the reads are made again after the lock. Every
+/// change to an order's lines or audit trail bumps its version.
+pub(super) async fn lock_for_transition(
+    conn: &mut PgConnection,
+    id: OrderId,
+) -> Result<Option<(Order, crate::store::TransitionReads)>> {
+    type Line = (
+        i64,
+        i64,
+        i64,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        String,
+        i64,
+        i64,
+        i64,
+    );
+    let sql = format!(
+        "SELECT {}, \
+             (SELECT version FROM orders WHERE id = $1) AS seen_version, \
+             (SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = $1) \
+                 AS last_seq, \
+             (SELECT COALESCE(json_agg(json_build_array(i.id, i.line_no, i.product_id, \
+                  p.sku, i.quantity, i.unit_price_cents, i.qty_shipped, i.qty_returned, \
+                  p.name, p.price_cents, p.on_hand, p.reserved) ORDER BY i.line_no), '[]') \
+              FROM order_items i JOIN products p ON p.id = i.product_id \
+              WHERE i.order_id = $1) AS lines \
+         FROM orders o JOIN customers c ON c.id = o.customer_id \
+         WHERE o.id = $1 FOR UPDATE OF o",
+        rows::ORDER_COLUMNS
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let order = rows::order_from_row(&row)?;
+    let seen: i64 = row.try_get("seen_version")?;
+    if seen != order.version {
+        let reads = transition_reads(conn, id).await?;
+        return Ok(Some((order, reads)));
+    }
+    let sqlx::types::Json(lines): sqlx::types::Json<Vec<Line>> = row.try_get("lines")?;
+    let mut reads = crate::store::TransitionReads {
+        items: Vec::with_capacity(lines.len()),
+        last_seq: row.try_get("last_seq")?,
+        stock: Some(Vec::new()),
+    };
+    let stock = reads.stock.get_or_insert_with(Vec::new);
+    for (
+        item,
+        line_no,
+        product,
+        sku,
+        quantity,
+        price,
+        shipped,
+        returned,
+        name,
+        list,
+        on_hand,
+        reserved,
+    ) in lines
+    {
+        let product = crate::types::ProductId(product);
+        if !stock.iter().any(|p| p.id == product) {
+            stock.push(crate::types::Product {
+                id: product,
+                sku: sku.clone(),
+                name,
+                price_cents: list,
+                on_hand,
+                reserved,
+            });
+        }
+        reads.items.push(OrderItem {
+            id: crate::types::ItemId(item),
+            order: id,
+            line_no,
+            product,
+            sku,
+            quantity,
+            unit_price_cents: price,
+            qty_shipped: shipped,
+            qty_returned: returned,
+        });
+    }
+    Ok(Some((order, reads)))
+}
+
 /// A transition's reads in one round trip: the order's lines with their products
 /// (unlocked) and its last sequence number. The one-row `(SELECT 1)` side keeps the
 /// sequence number when the order has no lines.

@@ -67,7 +67,7 @@ where
     }
 }
 
-const ORDER_COLUMNS: &str = "o.id, o.number, o.customer_id, c.email, o.state, o.version, \
+pub(super) const ORDER_COLUMNS: &str = "o.id, o.number, o.customer_id, c.email, o.state, o.version, \
      o.parent_order_id, o.currency, o.total_cents, o.payment_status, o.fulfillment_status, \
      o.shipping_address, o.created_at, o.updated_at";
 

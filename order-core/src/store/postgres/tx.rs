@@ -531,6 +531,13 @@ impl StoreTx for PostgresTx {
         super::bulk::items_of(self.conn(), ids).await
     }
 
+    async fn lock_for_transition(
+        &mut self,
+        id: OrderId,
+    ) -> Result<Option<(Order, crate::store::TransitionReads)>> {
+        super::bulk::lock_for_transition(self.conn(), id).await
+    }
+
     async fn transition_reads(&mut self, id: OrderId) -> Result<crate::store::TransitionReads> {
         super::bulk::transition_reads(self.conn(), id).await
     }
