@@ -253,7 +253,7 @@ pub(super) async fn run_actions(
     spec: &'static Spec,
     undo: &mut Vec<(crate::order::Action, Vec<super::Effect>)>,
 ) -> Result<(), FireError> {
-    for action in spec.actions.iter().chain(hook_actions(spec)) {
+    for action in spec.actions.iter().chain(machine::hook_actions(spec)) {
         let before = step.effects.len();
         let result = Rules::new().run(action.action, step).await;
         if let Some(undo_action) = action.undo
@@ -264,12 +264,6 @@ pub(super) async fn run_actions(
         result?;
     }
     Ok(())
-}
-
-fn hook_actions(
-    spec: &'static Spec,
-) -> impl Iterator<Item = &'static statemachine::ActionSpec<crate::order::Action>> {
-    machine::hook_actions(spec)
 }
 
 /// What step 8 writes for one transition: the order row, its audit row, and the

@@ -37,14 +37,50 @@ pub struct InboxReport {
 impl Engine {
     /// Keeps a carrier webhook; false when the same event was received before.
     pub async fn receive_carrier_event(&self, event: &CarrierEvent) -> Result<bool, StoreError> {
+        self.keep_webhook(CARRIER, &event.external_id, event).await
+    }
+
+    /// Keeps a webhook of `source` once per external id; false when it was kept before.
+    pub(super) async fn keep_webhook<T: serde::Serialize>(
+        &self,
+        source: &str,
+        external_id: &str,
+        event: &T,
+    ) -> Result<bool, StoreError> {
         let payload = serde_json::to_value(event)
-            .map_err(|err| StoreError::Invalid(format!("cannot store carrier event: {err}")))?;
+            .map_err(|err| StoreError::Invalid(format!("cannot store a {source} event: {err}")))?;
         let mut tx = self.store.begin().await?;
         let new = tx
-            .inbox_receive(CARRIER, &event.external_id, &payload, self.clock.now())
+            .inbox_receive(source, external_id, &payload, self.clock.now())
             .await?;
         tx.commit().await?;
         Ok(new)
+    }
+
+    /// The unprocessed webhooks of `source` read as `T`, and how many did not read as
+    /// one (those are marked refused).
+    pub(super) async fn pending_webhooks<T: serde::de::DeserializeOwned>(
+        &self,
+        source: &str,
+    ) -> Result<(Vec<(InboxMessage, T)>, usize), StoreError> {
+        let pending = {
+            let mut tx = self.store.begin().await?;
+            let pending = tx.inbox_pending(source, i64::MAX).await?;
+            tx.rollback().await?;
+            pending
+        };
+        let (mut events, mut refused) = (Vec::new(), 0);
+        for message in pending {
+            match serde_json::from_value::<T>(message.payload.clone()) {
+                Ok(event) => events.push((message, event)),
+                Err(err) => {
+                    refused += 1;
+                    let outcome = format!("refused: not a {source} event: {err}");
+                    self.webhook_done(&message, &outcome).await?;
+                }
+            }
+        }
+        Ok((events, refused))
     }
 
     /// Applies the pending carrier events, each parcel's in its carrier's order,
@@ -52,23 +88,8 @@ impl Engine {
     pub async fn process_carrier_inbox(&self) -> Result<InboxReport, StoreError> {
         let mut report = InboxReport::default();
         loop {
-            let mut pending = {
-                let mut tx = self.store.begin().await?;
-                let pending = tx.inbox_pending(CARRIER, i64::MAX).await?;
-                tx.rollback().await?;
-                pending
-            };
-            let mut events: Vec<(InboxMessage, CarrierEvent)> = Vec::new();
-            for message in pending.drain(..) {
-                match serde_json::from_value::<CarrierEvent>(message.payload.clone()) {
-                    Ok(event) => events.push((message, event)),
-                    Err(err) => {
-                        let outcome = format!("refused: not a carrier event: {err}");
-                        self.inbox_done(&message, &outcome).await?;
-                        report.refused += 1;
-                    }
-                }
-            }
+            let (mut events, refused) = self.pending_webhooks::<CarrierEvent>(CARRIER).await?;
+            report.refused += refused;
             events.sort_by(|a, b| {
                 (&a.1.tracking_number, a.1.sequence).cmp(&(&b.1.tracking_number, b.1.sequence))
             });
@@ -108,7 +129,7 @@ impl Engine {
                 "refused: no shipment has tracking number {}",
                 event.tracking_number
             );
-            return self.inbox_done(message, &outcome).await;
+            return self.webhook_done(message, &outcome).await;
         };
         let last_applied = trail
             .iter()
@@ -117,7 +138,7 @@ impl Engine {
             .unwrap_or(0);
         if u64::from(event.sequence) <= last_applied {
             report.stale += 1;
-            return self.inbox_done(message, "stale").await;
+            return self.webhook_done(message, "stale").await;
         }
         // An earlier event is missing: give it time to arrive, so that the trail keeps
         // the carrier's order; after that, apply what the parcel's state admits.
@@ -129,12 +150,12 @@ impl Engine {
         let Some(command) = carrier_command(message, event) else {
             report.refused += 1;
             let outcome = format!("refused: `{}` is not an event of shipment.fsm", event.kind);
-            return self.inbox_done(message, &outcome).await;
+            return self.webhook_done(message, &outcome).await;
         };
         match self.fire_shipment(parcel.order, parcel.id, &command).await {
             Ok(_) => {
                 report.applied += 1;
-                self.inbox_done(message, "applied").await?;
+                self.webhook_done(message, "applied").await?;
                 if self.follow_parcels(parcel.order).await.is_some() {
                     report.orders_followed += 1;
                 }
@@ -148,7 +169,7 @@ impl Engine {
             }
             Err(ShipmentError::Refused(refusal)) => {
                 report.refused += 1;
-                self.inbox_done(message, &format!("refused: {refusal}"))
+                self.webhook_done(message, &format!("refused: {refusal}"))
                     .await
             }
             // The store or the carrier failed: the event stays for the next pass.
@@ -160,7 +181,12 @@ impl Engine {
         }
     }
 
-    async fn inbox_done(&self, message: &InboxMessage, outcome: &str) -> Result<(), StoreError> {
+    /// Marks a webhook processed with what came of it.
+    pub(super) async fn webhook_done(
+        &self,
+        message: &InboxMessage,
+        outcome: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.store.begin().await?;
         tx.inbox_done(
             &message.source,

@@ -14,7 +14,7 @@ use super::reconcile::Reconciled;
 use super::rollup;
 use crate::error::{OperationError, StoreError};
 use crate::payment::{Authorization, ProcessorEvent, ProcessorEventKind};
-use crate::types::{InboxMessage, Payment, Refund};
+use crate::types::{Payment, Refund};
 
 /// The inbox source of payment processor webhooks.
 pub const PROCESSOR: &str = "processor";
@@ -55,37 +55,18 @@ impl Engine {
         &self,
         event: &ProcessorEvent,
     ) -> Result<bool, StoreError> {
-        let payload = serde_json::to_value(event)
-            .map_err(|err| StoreError::Invalid(format!("cannot store processor event: {err}")))?;
-        let mut tx = self.store.begin().await?;
-        let new = tx
-            .inbox_receive(PROCESSOR, &event.external_id, &payload, self.clock.now())
-            .await?;
-        tx.commit().await?;
-        Ok(new)
+        self.keep_webhook(PROCESSOR, &event.external_id, event)
+            .await
     }
 
     /// Handles every pending processor webhook, each payment's in the processor's
     /// order.
     pub async fn process_processor_inbox(&self) -> Result<ProcessorInbox, OperationError> {
-        let mut report = ProcessorInbox::default();
-        let pending = {
-            let mut tx = self.store.begin().await?;
-            let pending = tx.inbox_pending(PROCESSOR, i64::MAX).await?;
-            tx.rollback().await?;
-            pending
+        let (mut events, refused) = self.pending_webhooks::<ProcessorEvent>(PROCESSOR).await?;
+        let mut report = ProcessorInbox {
+            refused,
+            ..ProcessorInbox::default()
         };
-        let mut events = Vec::new();
-        for message in pending {
-            match serde_json::from_value::<ProcessorEvent>(message.payload.clone()) {
-                Ok(event) => events.push((message, event)),
-                Err(err) => {
-                    report.refused += 1;
-                    let outcome = format!("refused: not a processor event: {err}");
-                    self.processor_done(&message, &outcome).await?;
-                }
-            }
-        }
         events.sort_by(|a, b| (&a.1.reference, a.1.sequence).cmp(&(&b.1.reference, b.1.sequence)));
         for (message, event) in &events {
             let outcome = match self
@@ -124,7 +105,7 @@ impl Engine {
                     continue;
                 }
             };
-            self.processor_done(message, &outcome).await?;
+            self.webhook_done(message, &outcome).await?;
         }
         Ok(report)
     }
@@ -226,7 +207,7 @@ impl Engine {
             idempotency_key: format!("webhook-{}", event.external_id),
             processor_ref: event.refund_reference.clone(),
         };
-        self.record_refund(&refund).await?;
+        self.record_books(refund.order, None, Some(&refund)).await?;
         Ok(Handled::Applied)
     }
 
@@ -240,7 +221,8 @@ impl Engine {
         }
         payment.state = "voided".into();
         payment.failure_code = Some("authorization_expired".into());
-        self.write_payment(&payment).await?;
+        self.record_books(payment.order, Some(&payment), None)
+            .await?;
         Ok(Handled::Applied)
     }
 
@@ -266,7 +248,7 @@ impl Engine {
             idempotency_key: format!("chargeback-{}", event.external_id),
             processor_ref: None,
         };
-        self.record_refund(&refund).await?;
+        self.record_books(refund.order, None, Some(&refund)).await?;
         Ok(Handled::Applied)
     }
 
@@ -298,45 +280,5 @@ impl Engine {
         order.payment_status = rollup::current_payment_status(tx.as_mut(), order.id).await?;
         self.close(tx, &order).await?;
         Ok(Handled::Applied)
-    }
-
-    async fn record_refund(&self, refund: &Refund) -> Result<(), OperationError> {
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(refund.order)
-            .await?
-            .ok_or(OperationError::OrderNotFound(refund.order))?;
-        tx.insert_refund(refund, now).await?;
-        order.payment_status = rollup::current_payment_status(tx.as_mut(), order.id).await?;
-        self.close(tx, &order).await
-    }
-
-    async fn write_payment(&self, payment: &Payment) -> Result<(), OperationError> {
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(payment.order)
-            .await?
-            .ok_or(OperationError::OrderNotFound(payment.order))?;
-        tx.update_payment(payment, now).await?;
-        order.payment_status = rollup::current_payment_status(tx.as_mut(), order.id).await?;
-        self.close(tx, &order).await
-    }
-
-    async fn processor_done(
-        &self,
-        message: &InboxMessage,
-        outcome: &str,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.store.begin().await?;
-        tx.inbox_done(
-            &message.source,
-            &message.external_id,
-            outcome,
-            self.clock.now(),
-        )
-        .await?;
-        tx.commit().await
     }
 }

@@ -171,16 +171,9 @@ impl Engine {
         })
         .await
         .map_err(|e| OperationError::Payment(e.to_string()))?;
-        let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(payment.order)
-            .await?
-            .ok_or(OperationError::OrderNotFound(payment.order))?;
         let mut captured = payment.clone();
         captured.state = "captured".into();
         captured.amount_cents = balance.captured_cents;
-        tx.update_payment(&captured, now).await?;
         let refund = Refund {
             order: payment.order,
             payment: payment.id,
@@ -190,16 +183,8 @@ impl Engine {
             idempotency_key: key,
             processor_ref: Some(refund_ref),
         };
-        tx.insert_refund(&refund, now).await?;
-        order.payment_status = super::rollup::current_payment_status(tx.as_mut(), order.id).await?;
-        if !tx.update_order(&order, now).await? {
-            return Err(OperationError::Invalid(format!(
-                "order {} changed concurrently",
-                order.id
-            )));
-        }
-        tx.commit().await?;
-        Ok(())
+        self.record_books(payment.order, Some(&captured), Some(&refund))
+            .await
     }
 
     /// Releases an authorization nobody will capture.
@@ -212,22 +197,31 @@ impl Engine {
         })
         .await
         .map_err(|e| OperationError::Payment(e.to_string()))?;
+        payment.state = "voided".into();
+        self.record_books(payment.order, Some(&payment), None).await
+    }
+
+    /// Writes a payment row and a refund the processor's books call for, with the
+    /// order's payment status, in one transaction under the order's lock.
+    pub(super) async fn record_books(
+        &self,
+        order: crate::types::OrderId,
+        payment: Option<&Payment>,
+        refund: Option<&Refund>,
+    ) -> Result<(), OperationError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(payment.order)
+        let mut locked = tx
+            .lock_order(order)
             .await?
-            .ok_or(OperationError::OrderNotFound(payment.order))?;
-        payment.state = "voided".into();
-        tx.update_payment(&payment, now).await?;
-        order.payment_status = super::rollup::current_payment_status(tx.as_mut(), order.id).await?;
-        if !tx.update_order(&order, now).await? {
-            return Err(OperationError::Invalid(format!(
-                "order {} changed concurrently",
-                order.id
-            )));
+            .ok_or(OperationError::OrderNotFound(order))?;
+        if let Some(payment) = payment {
+            tx.update_payment(payment, now).await?;
         }
-        tx.commit().await?;
-        Ok(())
+        if let Some(refund) = refund {
+            tx.insert_refund(refund, now).await?;
+        }
+        locked.payment_status = super::rollup::current_payment_status(tx.as_mut(), order).await?;
+        self.close(tx, &locked).await
     }
 }

@@ -252,6 +252,16 @@ pub(super) async fn write_transition(
     Ok(written == 1)
 }
 
+/// The subqueries of a transition's reads of order `$1`: its last sequence number, and
+/// its lines with their products (unlocked) as a JSON array in line order.
+const READS: &str = "(SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = $1) \
+         AS last_seq, \
+     (SELECT COALESCE(json_agg(json_build_array(i.id, i.line_no, i.product_id, p.sku, \
+          i.quantity, i.unit_price_cents, i.qty_shipped, i.qty_returned, p.name, \
+          p.price_cents, p.on_hand, p.reserved) ORDER BY i.line_no), '[]') \
+      FROM order_items i JOIN products p ON p.id = i.product_id \
+      WHERE i.order_id = $1) AS lines";
+
 /// The order locked and a transition's reads, in one round trip. The reads see the
 /// statement's snapshot; when the lock had to wait for a transaction that changed the
 /// order meanwhile, the locked row is newer than that snapshot (its version differs
@@ -261,30 +271,8 @@ pub(super) async fn lock_for_transition(
     conn: &mut PgConnection,
     id: OrderId,
 ) -> Result<Option<(Order, crate::store::TransitionReads)>> {
-    type Line = (
-        i64,
-        i64,
-        i64,
-        String,
-        i64,
-        i64,
-        i64,
-        i64,
-        String,
-        i64,
-        i64,
-        i64,
-    );
     let sql = format!(
-        "SELECT {}, \
-             (SELECT version FROM orders WHERE id = $1) AS seen_version, \
-             (SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = $1) \
-                 AS last_seq, \
-             (SELECT COALESCE(json_agg(json_build_array(i.id, i.line_no, i.product_id, \
-                  p.sku, i.quantity, i.unit_price_cents, i.qty_shipped, i.qty_returned, \
-                  p.name, p.price_cents, p.on_hand, p.reserved) ORDER BY i.line_no), '[]') \
-              FROM order_items i JOIN products p ON p.id = i.product_id \
-              WHERE i.order_id = $1) AS lines \
+        "SELECT {}, (SELECT version FROM orders WHERE id = $1) AS seen_version, {READS} \
          FROM orders o JOIN customers c ON c.id = o.customer_id \
          WHERE o.id = $1 FOR UPDATE OF o",
         rows::ORDER_COLUMNS
@@ -302,13 +290,44 @@ pub(super) async fn lock_for_transition(
         let reads = transition_reads(conn, id).await?;
         return Ok(Some((order, reads)));
     }
+    Ok(Some((order, reads_from_row(&row, id)?)))
+}
+
+/// A transition's reads in one round trip: the order's lines with their products
+/// (unlocked) and its last sequence number.
+pub(super) async fn transition_reads(
+    conn: &mut PgConnection,
+    id: OrderId,
+) -> Result<crate::store::TransitionReads> {
+    let row = sqlx::query(&format!("SELECT {READS}"))
+        .bind(id.0)
+        .fetch_one(conn)
+        .await?;
+    reads_from_row(&row, id)
+}
+
+/// The reads of `READS`' columns.
+fn reads_from_row(
+    row: &sqlx::postgres::PgRow,
+    id: OrderId,
+) -> Result<crate::store::TransitionReads> {
+    type Line = (
+        i64,
+        i64,
+        i64,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        String,
+        i64,
+        i64,
+        i64,
+    );
     let sqlx::types::Json(lines): sqlx::types::Json<Vec<Line>> = row.try_get("lines")?;
-    let mut reads = crate::store::TransitionReads {
-        items: Vec::with_capacity(lines.len()),
-        last_seq: row.try_get("last_seq")?,
-        stock: Some(Vec::new()),
-    };
-    let stock = reads.stock.get_or_insert_with(Vec::new);
+    let mut items = Vec::with_capacity(lines.len());
+    let mut stock: Vec<crate::types::Product> = Vec::new();
     for (
         item,
         line_no,
@@ -335,7 +354,7 @@ pub(super) async fn lock_for_transition(
                 reserved,
             });
         }
-        reads.items.push(OrderItem {
+        items.push(OrderItem {
             id: crate::types::ItemId(item),
             order: id,
             line_no,
@@ -347,55 +366,11 @@ pub(super) async fn lock_for_transition(
             qty_returned: returned,
         });
     }
-    Ok(Some((order, reads)))
-}
-
-/// A transition's reads in one round trip: the order's lines with their products
-/// (unlocked) and its last sequence number. The one-row `(SELECT 1)` side keeps the
-/// sequence number when the order has no lines.
-pub(super) async fn transition_reads(
-    conn: &mut PgConnection,
-    id: OrderId,
-) -> Result<crate::store::TransitionReads> {
-    let found = sqlx::query(
-        "SELECT i.id, i.order_id, i.line_no, i.product_id, p.sku, i.quantity, \
-             i.unit_price_cents, i.qty_shipped, i.qty_returned, \
-             p.name, p.price_cents, p.on_hand, p.reserved, \
-             (SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = $1) \
-                 AS last_seq \
-         FROM (SELECT 1) AS one \
-         LEFT JOIN (order_items i JOIN products p ON p.id = i.product_id) \
-             ON i.order_id = $1 \
-         ORDER BY i.line_no",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    let mut reads = crate::store::TransitionReads {
-        items: Vec::with_capacity(found.len()),
-        last_seq: 0,
-        stock: Some(Vec::new()),
-    };
-    for row in &found {
-        reads.last_seq = row.try_get("last_seq")?;
-        if row.try_get::<Option<i64>, _>("id")?.is_none() {
-            continue;
-        }
-        let item = rows::item_from_row(row)?;
-        let stock = reads.stock.get_or_insert_with(Vec::new);
-        if !stock.iter().any(|p| p.id == item.product) {
-            stock.push(crate::types::Product {
-                id: item.product,
-                sku: item.sku.clone(),
-                name: row.try_get("name")?,
-                price_cents: row.try_get("price_cents")?,
-                on_hand: row.try_get("on_hand")?,
-                reserved: row.try_get("reserved")?,
-            });
-        }
-        reads.items.push(item);
-    }
-    Ok(reads)
+    Ok(crate::store::TransitionReads {
+        items,
+        last_seq: row.try_get("last_seq")?,
+        stock: Some(stock),
+    })
 }
 
 /// The products without a lock.

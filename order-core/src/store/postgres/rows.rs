@@ -200,7 +200,7 @@ where
 }
 
 /// A line from a row with the columns of `items_where`.
-pub(super) fn item_from_row(row: &PgRow) -> Result<OrderItem> {
+fn item_from_row(row: &PgRow) -> Result<OrderItem> {
     Ok(OrderItem {
         id: ItemId(row.try_get("id")?),
         order: OrderId(row.try_get("order_id")?),
