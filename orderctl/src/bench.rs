@@ -25,6 +25,8 @@ use order_core::store::{NewMessage, NewTransition};
 use order_core::{Actor, Command, Engine, NewOrder, OrderId, ProductId, Store};
 use serde::Serialize;
 
+use crate::output::outln;
+
 /// The options of `orderctl bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -281,29 +283,32 @@ fn median(values: &[f64]) -> f64 {
 
 fn print(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        outln!("{}", serde_json::to_string_pretty(report)?)?;
         return Ok(());
     }
-    println!(
+    outln!(
         "confirm, {} client(s), {} orders per round, median of {} rounds each, on {}",
-        report.clients, report.orders_per_round, report.rounds, report.db
-    );
-    println!("engine:   {:>8.0} transitions/s", report.engine_tps);
+        report.clients,
+        report.orders_per_round,
+        report.rounds,
+        report.db
+    )?;
+    outln!("engine:   {:>8.0} transitions/s", report.engine_tps)?;
     let what = if report.baseline == "pgbench" {
         "pgbench TPC-B-like transactions/s, same clients, same server"
     } else {
         "transitions/s: the same store calls, without the engine"
     };
-    println!("baseline: {:>8.0} {what}", report.baseline_tps);
-    println!("ratio engine/{} = {:.2}", report.baseline, report.ratio);
-    println!(
+    outln!("baseline: {:>8.0} {what}", report.baseline_tps)?;
+    outln!("ratio engine/{} = {:.2}", report.baseline, report.ratio)?;
+    outln!(
         "verify: {}",
         if report.verify_clean {
             "clean"
         } else {
             "findings; run `orderctl verify`"
         }
-    );
+    )?;
     Ok(())
 }
 
@@ -426,21 +431,21 @@ async fn bulk(
         "verify_clean": findings.is_empty(),
     });
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        println!(
+        outln!(
             "bulk cancel of {fired} of {orders} orders in batches of {batch} on {}: {seconds:.1} s, {:.0} orders/s (creating them took {creating:.1} s)",
             ctx.db,
             fired as f64 / seconds
-        );
-        println!(
+        )?;
+        outln!(
             "verify: {}",
             if findings.is_empty() {
                 "clean"
             } else {
                 "findings; run `orderctl verify`"
             }
-        );
+        )?;
     }
     Ok(if findings.is_empty() && fired == orders {
         ExitCode::SUCCESS

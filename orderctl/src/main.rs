@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success; 1 refused or failed, with one line on stderr naming the
 //! rule; 2 usage error (clap's own message, or one line for a value that names
-//! nothing in the machine).
+//! nothing in the machine). A reader of stdout that stops early (`| head`) ends the
+//! command quietly with 0: see [`output`].
 //!
 //! `ORDERCTL_NOW=2026-03-04T10:00:00Z` stops the engine's clock at that time for one
 //! invocation (tests, rehearsals of the `business_hours` window); it is not in `--help`
@@ -19,6 +20,7 @@ mod bench;
 mod cli;
 mod commands;
 mod db;
+mod output;
 mod processor;
 mod simulate;
 mod table;
@@ -45,8 +47,15 @@ async fn main() -> ExitCode {
         processor_journal: cli.processor_journal,
         json: cli.json,
     };
-    match commands::run(&ctx, cli.command).await {
+    // The last flush is part of the command: a disk that fills up then is a failure.
+    let result = commands::run(&ctx, cli.command).await.and_then(|code| {
+        output::flush()?;
+        Ok(code)
+    });
+    match result {
         Ok(code) => code,
+        // The reader has all it wanted (`orderctl list | head -1`): not a failure.
+        Err(error) if output::reader_left(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("orderctl: {}", one_line(&error));
             if error.downcast_ref::<args::UsageError>().is_some() {

@@ -6,6 +6,7 @@ use super::{open, print_json};
 use crate::Context;
 use crate::args;
 use crate::cli::{ProductAddArgs, StaffAddArgs};
+use crate::output::{out, outln};
 use crate::table::{Table, money};
 
 /// Opening migrates, so `init` is opening and saying so.
@@ -14,7 +15,7 @@ pub async fn init(ctx: &Context) -> anyhow::Result<()> {
     if ctx.json {
         print_json(&json!({ "db": ctx.db, "schema": "up to date" }))
     } else {
-        println!("{}: schema up to date", ctx.db);
+        outln!("{}: schema up to date", ctx.db)?;
         Ok(())
     }
 }
@@ -32,13 +33,13 @@ pub async fn product_add(ctx: &Context, args: &ProductAddArgs) -> anyhow::Result
     if ctx.json {
         return print_json(&product);
     }
-    println!(
+    outln!(
         "product {} ({}): {}, {} in stock",
         product.sku,
         product.name,
         money(product.price_cents, ""),
         product.on_hand
-    );
+    )?;
     Ok(())
 }
 
@@ -49,7 +50,7 @@ pub async fn product_list(ctx: &Context) -> anyhow::Result<()> {
         return print_json(&products);
     }
     if products.is_empty() {
-        println!("no products");
+        outln!("no products")?;
         return Ok(());
     }
     let mut table = Table::new(&["SKU", "NAME", "PRICE", "ON HAND", "RESERVED", "AVAILABLE"])
@@ -64,7 +65,7 @@ pub async fn product_list(ctx: &Context) -> anyhow::Result<()> {
             p.available().to_string(),
         ]);
     }
-    print!("{table}");
+    out!("{table}")?;
     Ok(())
 }
 
@@ -83,6 +84,6 @@ pub async fn staff_add(ctx: &Context, args: &StaffAddArgs) -> anyhow::Result<()>
     if ctx.json {
         return print_json(&staff);
     }
-    println!("staff {}: {}", staff.name, staff.role);
+    outln!("staff {}: {}", staff.name, staff.role)?;
     Ok(())
 }

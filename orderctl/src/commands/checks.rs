@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{open, print_json};
 use crate::Context;
 use crate::cli::{GraphArgs, GraphFormat};
+use crate::output::{out, outln};
 use crate::table::Table;
 
 /// Every invariant of the stored data; the findings on stdout, and exit 1 when any.
@@ -14,13 +15,13 @@ pub async fn verify(ctx: &Context) -> anyhow::Result<()> {
     if ctx.json {
         print_json(&json!({ "ok": findings.is_empty(), "findings": findings }))?;
     } else if findings.is_empty() {
-        println!("every invariant holds");
+        outln!("every invariant holds")?;
     } else {
         let mut table = Table::new(&["CHECK", "DETAIL"]);
         for finding in &findings {
             table.row(vec![finding.check.clone(), finding.detail.clone()]);
         }
-        print!("{table}");
+        out!("{table}")?;
     }
     if !findings.is_empty() {
         let first = &findings[0];
@@ -40,22 +41,22 @@ pub async fn reconcile(ctx: &Context) -> anyhow::Result<()> {
     if ctx.json {
         return print_json(&done);
     }
-    println!(
+    outln!(
         "reconcile: {} payment(s) compared with the processor's books",
         done.checked
-    );
-    println!(
+    )?;
+    outln!(
         "authorizations: {} settled, {} voided; captures: {} completed, {} refunded",
         done.authorizations_settled,
         done.authorizations_voided,
         done.captures_completed,
         done.captures_refunded
-    );
+    )?;
     if done.unknown > 0 {
-        println!(
+        outln!(
             "{} payment(s) unknown to this processor (another journal's?) left as they are",
             done.unknown
-        );
+        )?;
     }
     Ok(())
 }
@@ -69,9 +70,9 @@ pub fn graph(ctx: &Context, args: &GraphArgs) -> anyhow::Result<()> {
     if ctx.json {
         return print_json(&json!({ "format": name, "graph": text }));
     }
-    print!("{text}");
+    out!("{text}")?;
     if !text.ends_with('\n') {
-        println!();
+        outln!()?;
     }
     Ok(())
 }

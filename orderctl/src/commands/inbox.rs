@@ -3,6 +3,7 @@
 //! (`Engine::process_carrier_inbox`); the payment processor's are compared with the
 //! payments' books (`Engine::process_processor_inbox`).
 
+use crate::output::{out, outln};
 use std::io::Read as _;
 
 use order_core::InboxMessage;
@@ -163,10 +164,14 @@ async fn receive_carrier(ctx: &Context, events: Vec<CarrierEvent>) -> anyhow::Re
         return print_json(&received);
     }
     for r in &received {
-        println!(
+        outln!(
             "{} ({} #{} of {}): {}",
-            r.external_id, r.kind, r.sequence, r.tracking_number, r.result
-        );
+            r.external_id,
+            r.kind,
+            r.sequence,
+            r.tracking_number,
+            r.result
+        )?;
     }
     Ok(())
 }
@@ -188,10 +193,14 @@ async fn receive_processor(ctx: &Context, events: Vec<ProcessorEvent>) -> anyhow
         return print_json(&received);
     }
     for r in &received {
-        println!(
+        outln!(
             "{} ({} #{} of {}): {}",
-            r.external_id, r.kind, r.sequence, r.reference, r.result
-        );
+            r.external_id,
+            r.kind,
+            r.sequence,
+            r.reference,
+            r.result
+        )?;
     }
     Ok(())
 }
@@ -238,12 +247,16 @@ pub async fn process(ctx: &Context) -> anyhow::Result<()> {
             "processor": object(&processor_fields(&processor)),
         }));
     }
-    println!(
+    outln!(
         "carrier inbox: {} applied, {} stale, {} refused, {} waiting for an earlier event; \
          {} order(s) moved on",
-        carrier.applied, carrier.stale, carrier.refused, carrier.waiting, carrier.orders_followed
-    );
-    println!(
+        carrier.applied,
+        carrier.stale,
+        carrier.refused,
+        carrier.waiting,
+        carrier.orders_followed
+    )?;
+    outln!(
         "processor inbox: {} applied, {} in step, {} reconciled, {} stale, {} refused, \
          {} waiting for an unknown payment",
         processor.applied,
@@ -252,7 +265,7 @@ pub async fn process(ctx: &Context) -> anyhow::Result<()> {
         processor.stale,
         processor.refused,
         processor.waiting
-    );
+    )?;
     Ok(())
 }
 
@@ -274,14 +287,14 @@ pub async fn list(ctx: &Context, args: &InboxListArgs) -> anyhow::Result<()> {
     }
     if messages.is_empty() {
         let which = if args.pending { "pending " } else { "" };
-        println!("no {which}{name} messages");
+        outln!("no {which}{name} messages")?;
         return Ok(());
     }
     let table = match args.source {
         InboxSource::Carrier => carrier_table(&messages),
         InboxSource::Processor => processor_table(&messages),
     };
-    print!("{table}");
+    out!("{table}")?;
     Ok(())
 }
 

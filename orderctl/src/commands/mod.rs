@@ -25,6 +25,7 @@ use order_core::{Engine, Order, OrderId, Store};
 use crate::Context;
 use crate::args::UsageError;
 use crate::cli::{Cmd, InboxCmd, OrderCmd, ProductCmd, ShipmentCmd, StaffCmd};
+use crate::output::outln;
 use crate::processor::JournalPath;
 
 /// The environment variable that stops the engine's clock at a given time (RFC 3339),
@@ -149,7 +150,7 @@ async fn order(store: &dyn Store, id: OrderId) -> anyhow::Result<Order> {
 
 /// Prints `value` as pretty JSON on stdout.
 fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 

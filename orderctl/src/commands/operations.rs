@@ -3,6 +3,7 @@
 //! in this state, out of stock, a line not on the order) exits 1 with the engine's
 //! words, which name the states that allow the operation.
 
+use crate::output::outln;
 use order_core::{ItemId, Order, OrderId, Store};
 use serde_json::json;
 
@@ -38,7 +39,7 @@ async fn print_order(
             items: &items,
         });
     }
-    println!("order {id}: {what}, {}", units(&items, &current));
+    outln!("order {id}: {what}, {}", units(&items, &current))?;
     Ok(())
 }
 
@@ -73,7 +74,7 @@ pub async fn authorize(ctx: &Context, args: &OrderArg) -> anyhow::Result<()> {
         if p.fraud_review {
             line.push_str(", held for a fraud review");
         }
-        println!("{line}; payment {}", current.payment_status);
+        outln!("{line}; payment {}", current.payment_status)?;
     }
     if attempt.outcome != "authorized" {
         anyhow::bail!(
@@ -114,7 +115,7 @@ pub async fn address(ctx: &Context, args: &OrderAddressArgs) -> anyhow::Result<(
     if ctx.json {
         return print_json(&current);
     }
-    println!("order {id}: shipping address set to `{address}`");
+    outln!("order {id}: shipping address set to `{address}`")?;
     Ok(())
 }
 
@@ -127,7 +128,7 @@ pub async fn note(ctx: &Context, args: &OrderNoteArgs) -> anyhow::Result<()> {
     if ctx.json {
         return print_json(&json!({ "order": id, "author": author, "note": body }));
     }
-    println!("order {id}: note added by {author}");
+    outln!("order {id}: note added by {author}")?;
     Ok(())
 }
 
@@ -155,14 +156,14 @@ pub async fn split(ctx: &Context, args: &OrderSplitArgs) -> anyhow::Result<()> {
     }
     let parent = order(store.as_ref(), id).await?;
     let parent_items = store.items(id).await?;
-    println!(
+    outln!(
         "order {} ({}) split from order {id}: {}, {}; order {id} keeps {}",
         child.id,
         child.number,
         child.state,
         units(&items, &child),
         units(&parent_items, &parent)
-    );
+    )?;
     Ok(())
 }
 
@@ -182,10 +183,10 @@ pub async fn return_received(ctx: &Context, args: &OrderArg) -> anyhow::Result<(
         .iter()
         .map(|line| line.qty_returned)
         .sum();
-    println!(
+    outln!(
         "order {id}: {returned} returned unit{} received; fulfillment {}",
         if returned == 1 { "" } else { "s" },
         current.fulfillment_status
-    );
+    )?;
     Ok(())
 }

@@ -10,6 +10,7 @@ use super::{open, order, print_json};
 use crate::Context;
 use crate::args;
 use crate::cli::{HistoryArgs, ListArgs, OrderCreateArgs};
+use crate::output::{out, outln};
 use crate::table::{Table, money, time};
 
 pub async fn create(ctx: &Context, args: &OrderCreateArgs) -> anyhow::Result<()> {
@@ -37,7 +38,7 @@ pub async fn create(ctx: &Context, args: &OrderCreateArgs) -> anyhow::Result<()>
         });
     }
     let units: i64 = lines.iter().map(|line| line.quantity).sum();
-    println!(
+    outln!(
         "order {} ({}) {}, {units} item{}, {}, customer {}",
         created.id,
         created.number,
@@ -45,7 +46,7 @@ pub async fn create(ctx: &Context, args: &OrderCreateArgs) -> anyhow::Result<()>
         if units == 1 { "" } else { "s" },
         money(created.total_cents, &created.currency),
         created.customer_email
-    );
+    )?;
     Ok(())
 }
 
@@ -69,7 +70,7 @@ pub async fn list(ctx: &Context, args: &ListArgs) -> anyhow::Result<()> {
         return print_json(&orders);
     }
     if orders.is_empty() {
-        println!("no orders");
+        outln!("no orders")?;
         return Ok(());
     }
     let mut table = Table::new(&[
@@ -95,7 +96,7 @@ pub async fn list(ctx: &Context, args: &ListArgs) -> anyhow::Result<()> {
             time(o.updated_at),
         ]);
     }
-    print!("{table}");
+    out!("{table}")?;
     Ok(())
 }
 
@@ -156,11 +157,11 @@ pub async fn stats(ctx: &Context) -> anyhow::Result<()> {
     };
     let mut by_state = section("STATE", &states);
     by_state.row(vec!["total".to_owned(), total.to_string()]);
-    print!(
+    out!(
         "{by_state}\n{}\n{}",
         section("PAYMENT", &payment),
         section("FULFILLMENT", &fulfillment)
-    );
+    )?;
     Ok(())
 }
 
@@ -227,13 +228,13 @@ pub async fn history(ctx: &Context, args: &HistoryArgs) -> anyhow::Result<()> {
         };
     }
     if entries.is_empty() {
-        println!("order {id} has no transitions yet");
+        outln!("order {id} has no transitions yet")?;
     } else {
-        print!("{}", trail_table(&entries));
+        out!("{}", trail_table(&entries))?;
     }
     match &attempts {
-        Some(attempts) if attempts.is_empty() => println!("\nno refused attempts"),
-        Some(attempts) => print!("\nrefused attempts:\n{}", attempts_table(attempts)),
+        Some(attempts) if attempts.is_empty() => outln!("\nno refused attempts")?,
+        Some(attempts) => out!("\nrefused attempts:\n{}", attempts_table(attempts))?,
         None => {}
     }
     Ok(())

@@ -13,6 +13,7 @@ use super::{open, order, print_json};
 use crate::Context;
 use crate::args;
 use crate::cli::{ShipmentAddArgs, ShipmentArg, ShipmentUpdateArgs};
+use crate::output::{out, outln};
 use crate::table::{Table, time};
 
 /// Prints the order and the parcel (JSON), or `order ID: WHAT; fulfillment STATUS`.
@@ -28,11 +29,11 @@ async fn print_parcel(
     if ctx.json {
         return print_json(&json!({ "order": current, "shipment": parcel }));
     }
-    println!(
+    outln!(
         "order {id}: {}; fulfillment {}",
         what(&parcel),
         current.fulfillment_status
-    );
+    )?;
     Ok(())
 }
 
@@ -201,10 +202,13 @@ pub async fn update(ctx: &Context, args: &ShipmentUpdateArgs) -> anyhow::Result<
     })
     .await?;
     if let Some(followed) = followed {
-        println!(
+        outln!(
             "order {id} follows its parcels: {} -> {} ({}, seq {})",
-            followed.from, followed.to, followed.event, followed.seq
-        );
+            followed.from,
+            followed.to,
+            followed.event,
+            followed.seq
+        )?;
     }
     Ok(())
 }
@@ -269,7 +273,7 @@ pub async fn history(ctx: &Context, args: &ShipmentArg) -> anyhow::Result<()> {
         return print_json(&entries);
     }
     if entries.is_empty() {
-        println!("shipment {shipment} of order {id} has no transitions yet");
+        outln!("shipment {shipment} of order {id} has no transitions yet")?;
         return Ok(());
     }
     let mut table = Table::new(&[
@@ -300,7 +304,7 @@ pub async fn history(ctx: &Context, args: &ShipmentArg) -> anyhow::Result<()> {
             e.external_id.clone().unwrap_or_default(),
         ]);
     }
-    print!("{table}");
+    out!("{table}")?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use super::{open, order, print_json};
 use crate::Context;
 use crate::args;
 use crate::cli::OrderArg;
+use crate::output::{out, outln};
 use crate::table::{Table, money, time};
 
 /// RFC 3339 in UTC, as `history --json` prints times.
@@ -168,24 +169,25 @@ pub async fn show(ctx: &Context, args: &OrderArg) -> anyhow::Result<()> {
         });
     }
     let cur = o.currency.as_str();
-    println!(
+    outln!(
         "order {} ({}) {}, customer {}, {}",
         o.id,
         o.number,
         o.state,
         o.customer_email,
         money(o.total_cents, cur)
-    );
-    println!(
+    )?;
+    outln!(
         "payment {}, fulfillment {}",
-        o.payment_status, o.fulfillment_status
-    );
+        o.payment_status,
+        o.fulfillment_status
+    )?;
     match &o.shipping_address {
-        Some(address) => println!("shipping address: {address}"),
-        None => println!("no shipping address"),
+        Some(address) => outln!("shipping address: {address}")?,
+        None => outln!("no shipping address")?,
     }
     if let Some(parent) = o.parent {
-        println!("split from order {parent}");
+        outln!("split from order {parent}")?;
     }
 
     let mut lines = Table::new(&["LINE", "SKU", "QTY", "SHIPPED", "RETURNED", "UNIT PRICE"])
@@ -200,10 +202,10 @@ pub async fn show(ctx: &Context, args: &OrderArg) -> anyhow::Result<()> {
             money(i.unit_price_cents, cur),
         ]);
     }
-    print!("\n{lines}");
+    out!("\n{lines}")?;
 
     if payments.is_empty() {
-        println!("\nno payments");
+        outln!("\nno payments")?;
     } else {
         let mut table = Table::new(&["ATTEMPT", "STATE", "AMOUNT", "REFERENCE"]).right(&[0, 2]);
         for p in &payments {
@@ -221,7 +223,7 @@ pub async fn show(ctx: &Context, args: &OrderArg) -> anyhow::Result<()> {
                 p.processor_ref.clone().unwrap_or_default(),
             ]);
         }
-        print!("\n{table}");
+        out!("\n{table}")?;
     }
     if !refunds.is_empty() {
         let mut table =
@@ -236,11 +238,11 @@ pub async fn show(ctx: &Context, args: &OrderArg) -> anyhow::Result<()> {
                 r.processor_ref.clone().unwrap_or_default(),
             ]);
         }
-        print!("\n{table}");
+        out!("\n{table}")?;
     }
 
     if shipments.is_empty() {
-        println!("\nno shipments");
+        outln!("\nno shipments")?;
     } else {
         let mut table =
             Table::new(&["SHIPMENT", "STATE", "CARRIER", "TRACKING", "LINES"]).right(&[0]);
@@ -253,13 +255,13 @@ pub async fn show(ctx: &Context, args: &OrderArg) -> anyhow::Result<()> {
                 s.lines_text(),
             ]);
         }
-        print!("\n{table}");
+        out!("\n{table}")?;
     }
 
     if attempts.is_empty() {
-        println!("\nno refused attempts");
+        outln!("\nno refused attempts")?;
     } else {
-        print!("\nrefused attempts:\n{}", attempts_table(&attempts));
+        out!("\nrefused attempts:\n{}", attempts_table(&attempts))?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use super::{open, order, print_json};
 use crate::Context;
 use crate::args;
 use crate::cli::{AvailableArgs, BulkArgs, FireArgs};
+use crate::output::{out, outln};
 use crate::table::Table;
 
 /// The command of `EVENT --as ACTOR [--reason] [--note] [--key]`.
@@ -48,7 +49,7 @@ pub async fn fire(ctx: &Context, args: &FireArgs) -> anyhow::Result<()> {
     if ctx.json {
         return print_json(&outcome);
     }
-    println!("{}", describe(&outcome, &actor));
+    outln!("{}", describe(&outcome, &actor))?;
     Ok(())
 }
 
@@ -97,7 +98,7 @@ pub async fn available(ctx: &Context, args: &AvailableArgs) -> anyhow::Result<()
     if ctx.json {
         return print_json(&answers);
     }
-    println!("order {id} is `{}`; what {actor} may fire:", current.state);
+    outln!("order {id} is `{}`; what {actor} may fire:", current.state)?;
     // Events with no transition from this state at all go on one line at the end.
     let (declared, elsewhere): (Vec<&Availability>, Vec<&Availability>) = answers
         .iter()
@@ -117,15 +118,15 @@ pub async fn available(ctx: &Context, args: &AvailableArgs) -> anyhow::Result<()
         ]);
     }
     if !declared.is_empty() {
-        print!("{table}");
+        out!("{table}")?;
     }
     if !elsewhere.is_empty() {
         let names: Vec<String> = elsewhere.iter().map(|a| a.event.to_string()).collect();
-        println!(
+        outln!(
             "no transition from `{}`: {}",
             current.state,
             names.join(", ")
-        );
+        )?;
     }
     Ok(())
 }
@@ -208,7 +209,7 @@ pub async fn bulk(ctx: &Context, args: &BulkArgs) -> anyhow::Result<()> {
     if ctx.json {
         print_json(&report)?;
     } else if report.items.is_empty() {
-        println!("no orders matched");
+        outln!("no orders matched")?;
     } else {
         let mut table = Table::new(&["ORDER", "OUTCOME", "DETAIL"]).right(&[0]);
         for item in &report.items {
@@ -219,8 +220,8 @@ pub async fn bulk(ctx: &Context, args: &BulkArgs) -> anyhow::Result<()> {
             };
             table.row(vec![item.order.to_string(), item.outcome.clone(), detail]);
         }
-        print!("{table}");
-        println!("{}", counts(&report.counts));
+        out!("{table}")?;
+        outln!("{}", counts(&report.counts))?;
     }
     let refused = report.items.len() - report.count(succeeded);
     if refused > 0 {

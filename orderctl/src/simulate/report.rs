@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::payments::{Money, PaymentsTally};
 use super::{CarrierTally, SimulateArgs, Tally};
+use crate::output::{StdoutError, outln};
 
 #[derive(Debug, Serialize)]
 pub struct Summary {
@@ -91,42 +92,45 @@ impl Summary {
 
     pub fn print(&self, json: bool) -> anyhow::Result<()> {
         if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
+            outln!("{}", serde_json::to_string_pretty(self)?)?;
             return Ok(());
         }
-        println!(
+        outln!(
             "simulated {} orders with {} workers (seed {}) over {} days of shop time",
-            self.orders, self.workers, self.seed, self.simulated_days
-        );
-        println!();
+            self.orders,
+            self.workers,
+            self.seed,
+            self.simulated_days
+        )?;
+        outln!()?;
         section(
             "orders per state",
             self.states.iter().map(|(k, v)| (k.as_str(), v.to_string())),
-        );
+        )?;
         section(
             "payment status",
             self.payment
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.to_string())),
-        );
+        )?;
         section(
             "fulfillment status",
             self.fulfillment
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.to_string())),
-        );
+        )?;
         section(
             "refusals by rule",
             self.refusals
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.to_string())),
-        );
+        )?;
         section(
             "bulk clean-up",
             self.bulk_cleanup
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.to_string())),
-        );
+        )?;
         let c = &self.carrier;
         section(
             "carrier webhooks",
@@ -142,13 +146,13 @@ impl Summary {
             ]
             .into_iter()
             .map(|(k, v)| (k, v.to_string())),
-        );
+        )?;
         section(
             "parcels",
             self.parcels
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.to_string())),
-        );
+        )?;
         let p = &self.payments;
         let r = &p.reconcile;
         let crashes = |point: &str| p.crashes.get(point).copied().unwrap_or(0);
@@ -177,7 +181,7 @@ impl Summary {
             ]
             .into_iter()
             .map(|(k, v)| (k, v.to_string())),
-        );
+        )?;
         let m = &self.money;
         section(
             "money",
@@ -189,34 +193,36 @@ impl Summary {
             ]
             .into_iter()
             .map(|(k, v)| (k, crate::table::money(v, ""))),
-        );
+        )?;
         section(
             "orders stranded",
             self.stranded
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.to_string())),
-        );
-        println!(
+        )?;
+        outln!(
             "{} transitions in {:.2} s: {:.0} transitions/s",
-            self.transitions, self.seconds, self.transitions_per_second
-        );
+            self.transitions,
+            self.seconds,
+            self.transitions_per_second
+        )?;
         for problem in &self.unexpected {
-            println!("unexpected: {problem}");
+            outln!("unexpected: {problem}")?;
         }
         if self.money.problems.is_empty() {
-            println!("money: the books and the processor agree");
+            outln!("money: the books and the processor agree")?;
         } else {
-            println!("money: {} problem(s)", self.money.problems.len());
+            outln!("money: {} problem(s)", self.money.problems.len())?;
             for problem in &self.money.problems {
-                println!("  {problem}");
+                outln!("  {problem}")?;
             }
         }
         if self.findings.is_empty() {
-            println!("verify: clean");
+            outln!("verify: clean")?;
         } else {
-            println!("verify: {} finding(s)", self.findings.len());
+            outln!("verify: {} finding(s)", self.findings.len())?;
             for finding in &self.findings {
-                println!("  {finding}");
+                outln!("  {finding}")?;
             }
         }
         Ok(())
@@ -224,10 +230,13 @@ impl Summary {
 }
 
 /// A titled two-column table.
-fn section<'a>(title: &str, rows: impl Iterator<Item = (&'a str, String)>) {
+fn section<'a>(
+    title: &str,
+    rows: impl Iterator<Item = (&'a str, String)>,
+) -> Result<(), StdoutError> {
     let rows: Vec<(&str, String)> = rows.collect();
     if rows.is_empty() {
-        return;
+        return Ok(());
     }
     let width = rows
         .iter()
@@ -235,9 +244,9 @@ fn section<'a>(title: &str, rows: impl Iterator<Item = (&'a str, String)>) {
         .max()
         .unwrap_or(0)
         .max(title.len());
-    println!("{title}");
+    outln!("{title}")?;
     for (key, value) in rows {
-        println!("  {key:<width$}  {value:>6}");
+        outln!("  {key:<width$}  {value:>6}")?;
     }
-    println!();
+    outln!()
 }

@@ -281,3 +281,37 @@ fn operations_print_lines_and_tables_for_people() {
         )
     );
 }
+
+/// `orderctl --json list | head -1`: the reader leaves after one line while orderctl
+/// is still writing, like `ls | head`, and orderctl ends quietly with 0 instead of
+/// panicking on the broken pipe.
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let shop = Shop::empty();
+    // 400 orders (bench's catalog, all cancelled) list as about 170 KB of JSON: more
+    // than a pipe holds (64 KiB on Linux), so orderctl is blocked writing the rest when
+    // the reader leaves, and its next write fails.
+    shop.ok(&["bench", "--bulk", "400"]);
+    let mut child = shop
+        .command(&["--json", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("orderctl starts");
+    let mut reader = BufReader::new(child.stdout.take().expect("a stdout"));
+    let mut first = String::new();
+    reader.read_line(&mut first).expect("orderctl writes");
+    assert_eq!(first, "[\n");
+    drop(reader);
+    let out = child.wait_with_output().expect("orderctl ends");
+    let stderr = super::text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr, "",
+        "nothing to report when the reader has all it wanted"
+    );
+}
