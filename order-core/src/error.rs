@@ -253,6 +253,9 @@ pub enum OperationError {
     },
     #[error("payment processor: {0}")]
     Payment(String),
+    /// A payment's own machine (payment.fsm) refused or failed, saying why.
+    #[error("payment: {0}")]
+    PaymentMachine(#[from] crate::engine::PaymentFireError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

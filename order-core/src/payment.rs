@@ -4,6 +4,12 @@
 mod journal;
 mod simulator;
 
+/// One payment's lifecycle, `machines/payment.fsm`: every payment row runs it through
+/// the engine beside its order, with its own audit trail.
+pub mod machine {
+    statemachine::machine!("../machines/payment.fsm");
+}
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 

@@ -361,8 +361,9 @@ pub struct Payment {
     pub id: PaymentId,
     pub order: OrderId,
     pub attempt_no: i64,
-    /// `pending`, `authorized`, `declined`, `captured`, `voided`, `failed`, or
-    /// `refunded` when a failed transition undid its capture.
+    /// A state of `payment.fsm`: `initiated`, `authorized`, `captured`,
+    /// `partially_refunded`, `refunded`, `failed` (declined or errored; `failure_code`
+    /// says which) or `voided`.
     pub state: String,
     pub amount_cents: i64,
     pub idempotency_key: String,
@@ -370,6 +371,17 @@ pub struct Payment {
     pub failure_code: Option<String>,
     /// The processor asked for a manual review before capture.
     pub fraud_review: bool,
+}
+
+impl Payment {
+    /// Whether the processor captured the payment's amount, some or all of which may
+    /// have been refunded since: `captured`, `partially_refunded` or `refunded`.
+    pub fn holds_capture(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "captured" | "partially_refunded" | "refunded"
+        )
+    }
 }
 
 /// A refund of captured money.

@@ -8,6 +8,8 @@ mod fire;
 pub mod inbox;
 pub mod machine;
 mod ops;
+mod payment_rules;
+pub mod payments;
 pub mod processor_inbox;
 mod reconcile;
 pub(crate) mod rollup;
@@ -27,6 +29,7 @@ use crate::payment::{PaymentProcessor, Simulator};
 use crate::store::Store;
 
 pub use ops::{PaymentAttempt, ShipmentLine};
+pub use payments::{PaymentCommand, PaymentFireError, PaymentOutcome};
 pub use reconcile::Reconciled;
 pub use rules::{Effect, Step};
 pub use shipments::{ShipmentCommand, ShipmentError, ShipmentOutcome};
@@ -57,6 +60,10 @@ pub struct EngineConfig {
     /// How long a processor webhook naming a payment the shop does not know waits for
     /// it: an authorization whose answer a crash lost is recorded by reconciliation.
     pub unmatched_webhook_patience: TimeDelta,
+    /// How long an authorization can be captured after it was granted
+    /// (`authorization_valid` in payment.fsm); card networks let holds lapse after
+    /// about a week.
+    pub authorization_lifetime: TimeDelta,
 }
 
 impl Default for EngineConfig {
@@ -70,6 +77,7 @@ impl Default for EngineConfig {
             tracking_silence: TimeDelta::days(3),
             inbox_patience: TimeDelta::hours(1),
             unmatched_webhook_patience: TimeDelta::days(1),
+            authorization_lifetime: TimeDelta::days(7),
         }
     }
 }

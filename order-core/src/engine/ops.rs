@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 
 use statemachine::Machine as _;
 
+use super::payments::{PaymentCommand, PaymentRun, Stepped};
 use super::rules::retry;
 use super::{Engine, rollup};
 use crate::error::{OperationError, StoreError};
 use crate::order::{Machine, Operation, State};
 use crate::payment::PaymentError;
+use crate::payment::machine::{ActorKind as PaymentActor, Event as PaymentEvent};
 use crate::store::{Movement, NewPayment, StoreTx};
 use crate::types::{ItemId, NewOrder, Order, OrderId, OrderItem, Payment, ProductId, ShipmentId};
 
@@ -25,7 +27,8 @@ pub struct ShipmentLine {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentAttempt {
     pub payment: Payment,
-    /// `authorized`, `declined` or `failed`.
+    /// `authorized`, `declined` or `failed` (both `failed` in payment.fsm); the
+    /// payment's state when the answer had been recorded already.
     pub outcome: String,
     /// The attempt was the last one allowed and failed: the system cancelled the order
     /// with reason `payment_failed`.
@@ -317,22 +320,40 @@ impl Engine {
                 "order {id} has no refund to reverse"
             )));
         };
-        tx.update_refund_state(&last.idempotency_key, "reversed")
+        let last = last.clone();
+        self.reverse_refund_in(tx.as_mut(), &mut order, &last)
             .await?;
-        // The money is the shop's again: the rollup says so.
-        order.payment_status = rollup::current_payment_status(tx.as_mut(), id).await?;
         self.close(tx, &order).await
     }
 
+    /// Marks `refund` reversed under the order's lock: the money is the shop's again,
+    /// and the rollup says so. A payment the refund had left `refunded` stays so in
+    /// payment.fsm until an admin fires its `reverse_refund` (or refunds the order
+    /// again, which does it first): `refund_reversed_by_processor` allows that now.
+    pub(super) async fn reverse_refund_in(
+        &self,
+        tx: &mut dyn StoreTx,
+        order: &mut Order,
+        refund: &crate::types::Refund,
+    ) -> Result<(), OperationError> {
+        tx.update_refund_state(&refund.idempotency_key, "reversed")
+            .await?;
+        order.payment_status = rollup::current_payment_status(tx, order.id).await?;
+        Ok(())
+    }
+
     /// Asks the processor to authorize the order's total: the attempt is recorded
-    /// before the call, and its outcome after it, each in a transaction of its own.
+    /// (`initiated`) before the call, and its outcome (`authorize` or `fail` of
+    /// payment.fsm) after it, each in a transaction of its own.
     ///
     /// Only a `confirmed` order (the one `pay` leaves from) is authorized, and a new
-    /// authorization voids the one still open, so that they never pile up.
+    /// authorization voids the one still open, so that they never pile up. A payment
+    /// still `initiated` (its answer was lost, or support retried it) is asked about
+    /// again under its own key rather than replaced.
     pub async fn authorize_payment(&self, id: OrderId) -> Result<PaymentAttempt, OperationError> {
         let mut tx = self.store.begin().await?;
         // The order's lock keeps two authorizations from racing for one attempt number.
-        let order = tx
+        let mut order = tx
             .lock_order(id)
             .await?
             .ok_or(OperationError::OrderNotFound(id))?;
@@ -343,91 +364,133 @@ impl Engine {
             )));
         }
         let payments = tx.payments(id).await?;
+        let now = self.clock.now();
         // A new authorization replaces one still open (say, one whose capture was
         // declined): the old hold on the customer's card is released first.
-        for mut open in payments.iter().filter(|p| p.state == "authorized").cloned() {
-            let reference = open.processor_ref.clone().unwrap_or_default();
-            let key = format!("order-{id}-void-{}", open.id);
-            let processor = self.payments.clone();
-            retry(self.config.processor_retries, || {
-                processor.void(&key, &reference)
-            })
-            .await
-            .map_err(|e| OperationError::Payment(e.to_string()))?;
-            open.state = "voided".to_owned();
-            tx.update_payment(&open, self.clock.now()).await?;
+        for open in payments.iter().filter(|p| p.state == "authorized").cloned() {
+            let void = PaymentCommand::new(PaymentEvent::Void, PaymentActor::System)
+                .key(format!("order-{id}-void-{}", open.id));
+            self.step_payment_in(tx.as_mut(), &mut order, open, &void, now)
+                .await?;
         }
-        let attempt_no = payments.len() + 1;
-        let key = format!("order-{id}-authorize-{attempt_no}");
-        let payment = tx
-            .insert_payment(&NewPayment {
-                order: id,
-                amount_cents: order.total_cents,
-                idempotency_key: &key,
-                at: self.clock.now(),
-            })
-            .await?;
-        tx.commit().await?;
+        let waiting = payments
+            .iter()
+            .filter(|p| p.state == "initiated")
+            .max_by_key(|p| p.attempt_no)
+            .cloned();
+        let payment = match waiting {
+            Some(payment) => payment,
+            None => {
+                let key = format!("order-{id}-authorize-{}", payments.len() + 1);
+                tx.insert_payment(&NewPayment {
+                    order: id,
+                    amount_cents: order.total_cents,
+                    idempotency_key: &key,
+                    at: now,
+                })
+                .await?
+            }
+        };
+        self.close(tx, &order).await?;
         let processor = self.payments.clone();
+        let (key, amount) = (payment.idempotency_key.clone(), payment.amount_cents);
         let result = retry(self.config.processor_retries, || {
-            processor.authorize(&key, order.total_cents)
+            processor.authorize(&key, amount)
         })
         .await;
         self.crash_point(super::CrashPoint::Authorized);
         self.settle_authorization(payment, result).await
     }
 
-    /// Records what the processor answered to a `pending` payment's authorization, and
-    /// the order's payment status with it.
+    /// Records what the processor answered to an `initiated` payment's authorization:
+    /// the processor's `authorize` or `fail` of payment.fsm. A payment that is no
+    /// longer `initiated` (a webhook or reconciliation recorded the answer meanwhile)
+    /// is left as it is.
     pub(super) async fn settle_authorization(
         &self,
-        payment: crate::types::Payment,
+        payment: Payment,
         result: Result<crate::payment::Authorization, PaymentError>,
     ) -> Result<PaymentAttempt, OperationError> {
         let id = payment.order;
-        let mut payment = payment;
-        let outcome = match result {
-            Ok(authorization) => {
-                payment.state = "authorized".into();
-                payment.processor_ref = Some(authorization.reference);
-                payment.fraud_review = authorization.review;
-                "authorized"
-            }
-            Err(PaymentError::Declined { code }) => {
-                payment.state = "declined".into();
-                payment.failure_code = Some(code);
-                "declined"
-            }
-            Err(other) => {
-                payment.state = "failed".into();
-                payment.failure_code = Some(match other {
-                    PaymentError::Timeout => "timeout".into(),
-                    other => other.to_string(),
-                });
-                "failed"
-            }
-        };
         let mut tx = self.store.begin().await?;
         let mut order = tx
             .lock_order(id)
             .await?
             .ok_or(OperationError::OrderNotFound(id))?;
+        let current = tx
+            .payments(id)
+            .await?
+            .into_iter()
+            .find(|p| p.id == payment.id)
+            .ok_or_else(|| OperationError::Invalid(format!("no payment {}", payment.id)))?;
+        if current.state != "initiated" {
+            tx.rollback().await?;
+            let outcome = current.state.clone();
+            return Ok(PaymentAttempt {
+                payment: current,
+                outcome,
+                order_cancelled: false,
+            });
+        }
+        let mut payment = current;
+        let (event, outcome) = match result {
+            Ok(authorization) => {
+                payment.processor_ref = Some(authorization.reference);
+                payment.fraud_review = authorization.review;
+                (PaymentEvent::Authorize, "authorized")
+            }
+            Err(PaymentError::Declined { code }) => {
+                payment.failure_code = Some(code);
+                (PaymentEvent::Fail, "declined")
+            }
+            Err(other) => {
+                payment.failure_code = Some(match other {
+                    PaymentError::Timeout => "timeout".into(),
+                    other => other.to_string(),
+                });
+                (PaymentEvent::Fail, "failed")
+            }
+        };
+        let command = PaymentCommand::new(event, PaymentActor::Processor);
         let now = self.clock.now();
-        tx.update_payment(&payment, now).await?;
-        order.payment_status = rollup::current_payment_status(tx.as_mut(), id).await?;
+        let stepped = self
+            .step_payment_in(tx.as_mut(), &mut order, payment, &command, now)
+            .await?;
         self.close(tx, &order).await?;
-        let order_cancelled = outcome != "authorized" && self.cancel_if_exhausted(id).await;
+        let order_cancelled = stepped.order_notified && self.cancel_if_exhausted(id).await;
         Ok(PaymentAttempt {
-            payment,
+            payment: stepped.payment,
             outcome: outcome.to_owned(),
             order_cancelled,
         })
     }
 
+    /// One payment transition in an operation's transaction, which holds the order's
+    /// lock. Operations make no capture, so there is no effect to hand back.
+    pub(super) async fn step_payment_in(
+        &self,
+        tx: &mut dyn StoreTx,
+        order: &mut Order,
+        payment: Payment,
+        command: &PaymentCommand,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Stepped, OperationError> {
+        let mut effects = Vec::new();
+        let run = PaymentRun {
+            tx,
+            order,
+            effects: &mut effects,
+            now,
+        };
+        self.step_payment(run, payment, command)
+            .await
+            .map_err(OperationError::from)
+    }
+
     /// After a declined or failed attempt: the system cancels the order, with reason
     /// `payment_failed`, once it has used up its attempts (`payment_attempts_exhausted`
     /// decides). Whether it did.
-    async fn cancel_if_exhausted(&self, id: OrderId) -> bool {
+    pub(super) async fn cancel_if_exhausted(&self, id: OrderId) -> bool {
         let cancel =
             crate::types::Command::new(crate::order::Event::Cancel, crate::types::Actor::system())
                 .reason(crate::order::Reason::PaymentFailed);

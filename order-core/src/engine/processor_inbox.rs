@@ -10,11 +10,14 @@
 use serde::Serialize;
 
 use super::Engine;
+use super::payments::{PaymentCommand, PaymentFireError};
 use super::reconcile::Reconciled;
-use super::rollup;
 use crate::error::{OperationError, StoreError};
+use crate::payment::machine::{
+    ActorKind as PaymentActor, Event as PaymentEvent, Reason as PaymentReason,
+};
 use crate::payment::{Authorization, ProcessorEvent, ProcessorEventKind};
-use crate::types::{Payment, Refund};
+use crate::types::Payment;
 
 /// The inbox source of payment processor webhooks.
 pub const PROCESSOR: &str = "processor";
@@ -133,9 +136,7 @@ impl Engine {
         match event.kind {
             ProcessorEventKind::Authorized => self.confirm_authorized(payment, event).await,
             ProcessorEventKind::Captured => {
-                let recorded = payments
-                    .iter()
-                    .any(|p| matches!(p.state.as_str(), "captured" | "refunded"));
+                let recorded = payments.iter().any(Payment::holds_capture);
                 self.confirm(recorded, &payment).await
             }
             ProcessorEventKind::Voided => {
@@ -143,7 +144,7 @@ impl Engine {
                 self.confirm(recorded, &payment).await
             }
             ProcessorEventKind::Refunded => self.confirm_refunded(&payment, event).await,
-            ProcessorEventKind::AuthorizationExpired => self.expire(payment).await,
+            ProcessorEventKind::AuthorizationExpired => self.expire(payment, event).await,
             ProcessorEventKind::Chargeback => self.chargeback(&payments, event).await,
             ProcessorEventKind::RefundReversed => self.reverse_refund(&payment, event).await,
         }
@@ -155,7 +156,7 @@ impl Engine {
         payment: Payment,
         event: &ProcessorEvent,
     ) -> Result<Handled, OperationError> {
-        if payment.state != "pending" {
+        if payment.state != "initiated" {
             return Ok(Handled::InStep);
         }
         let authorization = Authorization {
@@ -197,58 +198,81 @@ impl Engine {
             return Ok(Handled::InStep);
         }
         // A refund the processor paid that the shop never recorded (its transaction
-        // died after the call): recorded now, so the books agree.
-        let refund = Refund {
-            order: payment.order,
-            payment: payment.id,
-            amount_cents: event.amount_cents,
-            state: "succeeded".into(),
-            reason: Some("processor_error".into()),
-            idempotency_key: format!("webhook-{}", event.external_id),
-            processor_ref: event.refund_reference.clone(),
-        };
-        self.record_books(refund.order, None, Some(&refund)).await?;
-        Ok(Handled::Applied)
+        // died after the call): recorded now through payment.fsm, so the books agree.
+        let refund = PaymentCommand::new(PaymentEvent::Refund, PaymentActor::System)
+            .reason(PaymentReason::ProcessorError)
+            .amount(event.amount_cents)
+            .key(format!("webhook-{}", event.external_id))
+            .record_only(event.refund_reference.clone());
+        self.apply_webhook(payment.clone(), refund, event).await
     }
 
-    /// An authorization that lapsed: the payment can no longer be captured.
-    async fn expire(&self, mut payment: Payment) -> Result<Handled, OperationError> {
+    /// An authorization that lapsed: payment.fsm's `expire`, by the processor.
+    async fn expire(
+        &self,
+        mut payment: Payment,
+        event: &ProcessorEvent,
+    ) -> Result<Handled, OperationError> {
         if payment.state != "authorized" {
             return Ok(Handled::Stale(format!(
                 "the payment is `{}`",
                 payment.state
             )));
         }
-        payment.state = "voided".into();
         payment.failure_code = Some("authorization_expired".into());
-        self.record_books(payment.order, Some(&payment), None)
-            .await?;
-        Ok(Handled::Applied)
+        let expire = PaymentCommand::new(PaymentEvent::Expire, PaymentActor::Processor);
+        self.apply_webhook(payment, expire, event).await
     }
 
-    /// The bank took captured money back: a refund the shop did not make, recorded
-    /// against the payment that still holds enough.
+    /// The bank took captured money back: payment.fsm's `chargeback`, by the
+    /// processor, on the payment that still holds money.
     async fn chargeback(
         &self,
         payments: &[Payment],
         event: &ProcessorEvent,
     ) -> Result<Handled, OperationError> {
-        let Some(payment) = payments.iter().find(|p| p.state == "captured") else {
+        let Some(payment) = payments
+            .iter()
+            .find(|p| matches!(p.state.as_str(), "captured" | "partially_refunded"))
+        else {
             return Err(OperationError::Invalid(format!(
                 "a chargeback on {}, which holds no captured payment",
                 event.reference
             )));
         };
-        let refund = Refund {
-            order: payment.order,
-            payment: payment.id,
-            amount_cents: event.amount_cents,
-            state: "succeeded".into(),
-            reason: Some("chargeback".into()),
-            idempotency_key: format!("chargeback-{}", event.external_id),
-            processor_ref: None,
-        };
-        self.record_books(refund.order, None, Some(&refund)).await?;
+        let chargeback = PaymentCommand::new(PaymentEvent::Chargeback, PaymentActor::Processor)
+            .reason(PaymentReason::Chargeback)
+            .amount(event.amount_cents)
+            .key(format!("chargeback-{}", event.external_id));
+        self.apply_webhook(payment.clone(), chargeback, event).await
+    }
+
+    /// Fires a webhook's payment transition under the order's lock. A refusal of the
+    /// payment's machine is the event's refusal: it is recorded as such, not retried.
+    async fn apply_webhook(
+        &self,
+        payment: Payment,
+        command: PaymentCommand,
+        event: &ProcessorEvent,
+    ) -> Result<Handled, OperationError> {
+        let command = command.external_id(&event.external_id);
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .lock_order(payment.order)
+            .await?
+            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        match self
+            .step_payment_in(tx.as_mut(), &mut order, payment, &command, now)
+            .await
+        {
+            Ok(_) => {}
+            Err(OperationError::PaymentMachine(PaymentFireError::Refused(refusal))) => {
+                return Err(OperationError::Invalid(refusal.to_string()));
+            }
+            Err(error) => return Err(error),
+        }
+        self.close(tx, &order).await?;
         Ok(Handled::Applied)
     }
 
@@ -270,14 +294,14 @@ impl Engine {
         if refund.state == "reversed" {
             return Ok(Handled::InStep);
         }
+        let refund = refund.clone();
         let mut tx = self.store.begin().await?;
         let mut order = tx
             .lock_order(payment.order)
             .await?
             .ok_or(OperationError::OrderNotFound(payment.order))?;
-        tx.update_refund_state(&refund.idempotency_key, "reversed")
+        self.reverse_refund_in(tx.as_mut(), &mut order, &refund)
             .await?;
-        order.payment_status = rollup::current_payment_status(tx.as_mut(), order.id).await?;
         self.close(tx, &order).await?;
         Ok(Handled::Applied)
     }

@@ -1,5 +1,5 @@
 //! Reconciliation: after a crash, the shop's payment rows and the processor's books may
-//! disagree. A payment is written `pending` in its own transaction before the
+//! disagree. A payment is written `initiated` in its own transaction before the
 //! processor is asked to authorize it, so an authorization whose answer was lost is
 //! found by its row; a capture happens inside the `pay` transition, so one whose
 //! transaction never committed is found by asking the processor about every payment
@@ -9,12 +9,16 @@
 use serde::Serialize;
 
 use super::Engine;
+use super::payments::PaymentCommand;
 use super::rules::retry;
 use crate::error::OperationError;
 use crate::order::{Event, State};
+use crate::payment::machine::{
+    ActorKind as PaymentActor, Event as PaymentEvent, Reason as PaymentReason,
+};
 use crate::payment::{Balance, PaymentError};
 use crate::query::OrderQuery;
-use crate::types::{Actor, Command, Order, Payment, Refund};
+use crate::types::{Actor, Command, Order, Payment};
 
 /// What one run of [`Engine::reconcile_payments`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -22,7 +26,7 @@ use crate::types::{Actor, Command, Order, Payment, Refund};
 pub struct Reconciled {
     /// Payments compared with the processor's books.
     pub checked: usize,
-    /// `pending` payments whose authorization answer was recorded now.
+    /// `initiated` payments whose authorization answer was recorded now.
     pub authorizations_settled: usize,
     /// Authorizations the processor granted for orders no longer waiting to pay,
     /// released.
@@ -35,6 +39,10 @@ pub struct Reconciled {
     /// Payments whose reference this processor does not know (made through another
     /// processor, or before its books began): left as they are.
     pub unknown: usize,
+    /// Payments on which the processor holds money that payment.fsm has no transition
+    /// to record (an authorization voided in the shop's books that the processor
+    /// captured): left for staff, and logged.
+    pub unresolved: usize,
 }
 
 /// Orders whose payments can be in doubt: waiting to pay, or cancelled.
@@ -65,11 +73,11 @@ impl Engine {
     ) -> Result<(), OperationError> {
         for payment in self.store.payments(order.id).await? {
             match payment.state.as_str() {
-                "pending" => {
+                "initiated" => {
                     done.checked += 1;
                     self.settle_pending(payment, done).await?;
                 }
-                "authorized" | "voided" | "captured" => {
+                "authorized" | "voided" | "captured" | "partially_refunded" => {
                     done.checked += 1;
                     self.settle_capture(order, &payment, done).await?;
                 }
@@ -134,7 +142,7 @@ impl Engine {
         if held <= 0 {
             return Ok(());
         }
-        let recorded = payment.state == "captured";
+        let recorded = payment.holds_capture();
         if !recorded && order.state == State::Confirmed {
             // The `pay` that captured never committed: fire it again. Its capture key
             // is the same while the order has not moved, so the processor replays it.
@@ -149,79 +157,75 @@ impl Engine {
             if current.is_some_and(|o| o.state == State::Paid) {
                 return Ok(());
             }
-            self.refund_orphan(payment, &reference, balance).await?;
-            done.captures_refunded += 1;
+            if self.refund_orphan(payment, balance).await? {
+                done.captures_refunded += 1;
+            } else {
+                tracing::error!(payment = %payment.id, state = %payment.state, held,
+                    "the processor holds money on a payment its machine cannot record");
+                done.unresolved += 1;
+            }
         }
         Ok(())
     }
 
-    /// Refunds what the processor holds of `payment`, and records the capture and its
-    /// refund, so that the shop's books say what the processor's do.
+    /// Refunds what the processor holds of `payment` through payment.fsm, recording
+    /// first the capture the shop's books lack (`capture`, record only), so that the
+    /// books say what the processor's do. False when the payment's state has no such
+    /// path (a voided authorization).
     async fn refund_orphan(
         &self,
         payment: &Payment,
-        reference: &str,
         balance: Balance,
-    ) -> Result<(), OperationError> {
-        let amount = balance.captured_cents - balance.refunded_cents;
-        let key = format!("reconcile-refund-{}", payment.id);
-        let processor = self.payments.clone();
-        let refund_ref = retry(self.config.processor_retries, || {
-            processor.refund(&key, reference, amount)
-        })
-        .await
-        .map_err(|e| OperationError::Payment(e.to_string()))?;
-        let mut captured = payment.clone();
-        captured.state = "captured".into();
-        captured.amount_cents = balance.captured_cents;
-        let refund = Refund {
-            order: payment.order,
-            payment: payment.id,
-            amount_cents: amount,
-            state: "succeeded".into(),
-            reason: Some("processor_error".into()),
-            idempotency_key: key,
-            processor_ref: Some(refund_ref),
+    ) -> Result<bool, OperationError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .lock_order(payment.order)
+            .await?
+            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        let Some(mut row) = tx
+            .payments(payment.order)
+            .await?
+            .into_iter()
+            .find(|p| p.id == payment.id)
+        else {
+            return Ok(false);
         };
-        self.record_books(payment.order, Some(&captured), Some(&refund))
-            .await
+        if row.state == "authorized" {
+            let capture = PaymentCommand::new(PaymentEvent::Capture, PaymentActor::System)
+                .amount(balance.captured_cents)
+                .key(format!("reconcile-capture-{}", payment.id))
+                .record_only(None);
+            row = self
+                .step_payment_in(tx.as_mut(), &mut order, row, &capture, now)
+                .await?
+                .payment;
+        }
+        if !matches!(row.state.as_str(), "captured" | "partially_refunded") {
+            return Ok(false);
+        }
+        let refund = PaymentCommand::new(PaymentEvent::Refund, PaymentActor::System)
+            .reason(PaymentReason::ProcessorError)
+            .amount(balance.captured_cents - balance.refunded_cents)
+            .key(format!("reconcile-refund-{}", payment.id));
+        self.step_payment_in(tx.as_mut(), &mut order, row, &refund, now)
+            .await?;
+        self.close(tx, &order).await?;
+        Ok(true)
     }
 
     /// Releases an authorization nobody will capture.
-    async fn void_payment(&self, mut payment: Payment) -> Result<(), OperationError> {
-        let reference = payment.processor_ref.clone().unwrap_or_default();
-        let key = format!("order-{}-void-{}", payment.order, payment.id);
-        let processor = self.payments.clone();
-        retry(self.config.processor_retries, || {
-            processor.void(&key, &reference)
-        })
-        .await
-        .map_err(|e| OperationError::Payment(e.to_string()))?;
-        payment.state = "voided".into();
-        self.record_books(payment.order, Some(&payment), None).await
-    }
-
-    /// Writes a payment row and a refund the processor's books call for, with the
-    /// order's payment status, in one transaction under the order's lock.
-    pub(super) async fn record_books(
-        &self,
-        order: crate::types::OrderId,
-        payment: Option<&Payment>,
-        refund: Option<&Refund>,
-    ) -> Result<(), OperationError> {
+    async fn void_payment(&self, payment: Payment) -> Result<(), OperationError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
-        let mut locked = tx
-            .lock_order(order)
+        let mut order = tx
+            .lock_order(payment.order)
             .await?
-            .ok_or(OperationError::OrderNotFound(order))?;
-        if let Some(payment) = payment {
-            tx.update_payment(payment, now).await?;
-        }
-        if let Some(refund) = refund {
-            tx.insert_refund(refund, now).await?;
-        }
-        locked.payment_status = super::rollup::current_payment_status(tx.as_mut(), order).await?;
-        self.close(tx, &locked).await
+            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        let void = PaymentCommand::new(PaymentEvent::Void, PaymentActor::System)
+            .key(format!("order-{}-void-{}", payment.order, payment.id));
+        self.step_payment_in(tx.as_mut(), &mut order, payment, &void, now)
+            .await?;
+        self.close(tx, &order).await
     }
 }

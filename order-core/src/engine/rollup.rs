@@ -11,7 +11,7 @@ use crate::types::{
 pub(crate) fn captured(payments: &[Payment]) -> i64 {
     payments
         .iter()
-        .filter(|p| p.state == "captured")
+        .filter(|p| p.holds_capture())
         .map(|p| p.amount_cents)
         .sum()
 }
@@ -43,8 +43,7 @@ pub(crate) fn payment_status(payments: &[Payment], refunds: &[Refund]) -> Paymen
     {
         Some("authorized") => PaymentStatus::Authorized,
         Some("voided") => PaymentStatus::Voided,
-        Some("declined") | Some("failed") => PaymentStatus::Declined,
-        Some("refunded") if refunds.is_empty() => PaymentStatus::Refunded,
+        Some("failed") => PaymentStatus::Declined,
         _ => PaymentStatus::None,
     }
 }

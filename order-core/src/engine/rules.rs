@@ -6,12 +6,16 @@ use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 
-use super::{Engine, rollup};
+use super::Engine;
+use super::payments::{PaymentCommand, PaymentRun};
 use crate::error::{FireError, StoreError};
 use crate::order::{Actions, Guards, State};
 use crate::payment::PaymentError;
+use crate::payment::machine::{
+    ActorKind as PaymentActor, Event as PaymentEvent, Reason as PaymentReason,
+};
 use crate::store::{Movement, StoreTx};
-use crate::types::{Command, Order, OrderItem, PaymentId, Product, ProductId, Refund};
+use crate::types::{Command, Order, OrderItem, Payment, PaymentId, Product, ProductId};
 
 /// An external effect that completed and can be undone if the transition fails later.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,10 +76,51 @@ impl Step<'_> {
         per_product
     }
 
-    /// Rewrites the order's payment rollup from its payment and refund rows.
-    async fn refresh_payment_status(&mut self) -> Result<(), StoreError> {
-        self.order.payment_status = rollup::current_payment_status(self.tx, self.order.id).await?;
-        Ok(())
+    /// Records, as the admin firing this transition, that a `refunded` payment holds
+    /// money again because the processor reversed its refund (payment.fsm's
+    /// `reverse_refund`).
+    async fn reinstate_reversed(&mut self, payment: Payment) -> Result<Payment, FireError> {
+        let actor = &self.command.actor;
+        let (crate::order::ActorKind::Admin, Some(admin)) = (actor.kind, actor.id.as_deref())
+        else {
+            return Err(failed(
+                "refund_payment",
+                format!(
+                    "the processor reversed the refund of payment {}: an admin refunds it again",
+                    payment.id
+                ),
+            ));
+        };
+        let reason = self.command.reason.map_or(PaymentReason::Other, |r| {
+            r.as_str().parse().unwrap_or(PaymentReason::Other)
+        });
+        let command = PaymentCommand::new(PaymentEvent::ReverseRefund, PaymentActor::Admin)
+            .by(admin)
+            .reason(reason);
+        self.step_payment(payment, &command, "refund_payment").await
+    }
+
+    /// Runs a payment transition in this transition's transaction; a capture it
+    /// makes joins this transition's effects, undone if the transition fails. Returns
+    /// the payment as written.
+    async fn step_payment(
+        &mut self,
+        payment: Payment,
+        command: &PaymentCommand,
+        action: &str,
+    ) -> Result<Payment, FireError> {
+        let run = PaymentRun {
+            tx: &mut *self.tx,
+            order: &mut self.order,
+            effects: &mut self.effects,
+            now: self.now,
+        };
+        let stepped = self
+            .engine
+            .step_payment(run, payment, command)
+            .await
+            .map_err(|e| failed(action, e.to_string()))?;
+        Ok(stepped.payment)
     }
 }
 
@@ -132,6 +177,8 @@ impl<'a> Guards for Rules<'a> {
             }))
     }
 
+    /// The latest payment covers the total: authorized, or captured already by a
+    /// `pay` that failed after its capture and whose money was not given back.
     async fn payment_authorized(&self, ctx: &mut Step<'a>) -> Result<bool, FireError> {
         let payments = ctx
             .tx
@@ -141,7 +188,10 @@ impl<'a> Guards for Rules<'a> {
         Ok(payments
             .iter()
             .max_by_key(|p| p.attempt_no)
-            .is_some_and(|p| p.state == "authorized" && p.amount_cents >= ctx.order.total_cents))
+            .is_some_and(|p| {
+                matches!(p.state.as_str(), "authorized" | "captured")
+                    && p.amount_cents >= ctx.order.total_cents
+            }))
     }
 
     async fn fraud_hold(&self, ctx: &mut Step<'a>) -> Result<bool, FireError> {
@@ -162,10 +212,7 @@ impl<'a> Guards for Rules<'a> {
             .payments(ctx.order.id)
             .await
             .map_err(guard_error("payment_attempts_exhausted"))?;
-        let failed = payments
-            .iter()
-            .filter(|p| p.state == "declined" || p.state == "failed")
-            .count();
+        let failed = payments.iter().filter(|p| p.state == "failed").count();
         Ok(i64::try_from(failed).unwrap_or(i64::MAX) >= ctx.engine.config.max_payment_attempts)
     }
 
@@ -254,61 +301,35 @@ impl<'a> Actions for Rules<'a> {
         Ok(())
     }
 
+    /// Fires payment.fsm's `capture` at the order's latest authorized payment, for the
+    /// order's total. The key derives from this transition and the payment, so a retry
+    /// of this `pay` replays the capture while a later one on a new authorization is a
+    /// new request.
     async fn capture_payment(&self, ctx: &mut Step<'a>) -> Result<(), FireError> {
         let payments = ctx
             .tx
             .payments(ctx.order.id)
             .await
             .map_err(action_error("capture_payment"))?;
-        let Some(mut payment) = payments
-            .into_iter()
-            .filter(|p| p.state == "authorized")
-            .max_by_key(|p| p.attempt_no)
-        else {
+        let Some(payment) = payments.into_iter().max_by_key(|p| p.attempt_no) else {
             return Err(failed("capture_payment", "no authorized payment"));
         };
-        let reference = payment.processor_ref.clone().unwrap_or_default();
-        let amount = ctx.order.total_cents;
-        // The payment is part of the key: a later attempt on a new authorization is a new
-        // request, while a retry of this one replays.
-        let key = ctx.key(&format!("capture-{}", payment.id));
-        let processor = ctx.engine.payments.clone();
-        let result = retry(ctx.engine.config.processor_retries, || {
-            processor.capture(&key, &reference, amount)
-        })
-        .await;
-        let effect = Effect::Captured {
-            payment: payment.id,
-            reference: reference.clone(),
-            amount_cents: amount,
-            key: key.clone(),
-        };
-        match result {
-            Ok(()) => {}
-            Err(PaymentError::Timeout) => {
-                // In doubt: the processor may have captured before the answer was lost.
-                // Its books decide; a capture that happened is undone with the rest.
-                let balance = processor.balance(&reference).await;
-                if balance.is_ok_and(|b| b.captured_cents >= amount) {
-                    ctx.effects.push(effect);
-                }
-                return Err(failed("capture_payment", "the payment processor timed out"));
-            }
-            Err(err) => return Err(failed("capture_payment", err.to_string())),
+        if payment.state == "captured" {
+            return claim_capture(ctx, &payment).await;
         }
-        ctx.engine.crash_point(super::CrashPoint::Captured);
-        ctx.effects.push(effect);
-        payment.state = "captured".to_owned();
-        payment.amount_cents = amount;
-        ctx.tx
-            .update_payment(&payment, ctx.now)
+        let command = PaymentCommand::new(PaymentEvent::Capture, PaymentActor::System)
+            .amount(ctx.order.total_cents)
+            .key(ctx.key(&format!("capture-{}", payment.id)));
+        ctx.step_payment(payment, &command, "capture_payment")
             .await
-            .map_err(action_error("capture_payment"))?;
-        ctx.refresh_payment_status()
-            .await
-            .map_err(action_error("capture_payment"))
+            .map(drop)
     }
 
+    /// Fires payment.fsm's `refund` at every payment holding captured money, for all
+    /// that is left of it. A payment left `refunded` whose refund the processor reversed
+    /// holds money again, but only an admin may say so (`reverse_refund` is an admin's
+    /// override in payment.fsm): an admin's refund of the order records it first, and
+    /// anyone else's fails, naming the payment.
     async fn refund_payment(&self, ctx: &mut Step<'a>) -> Result<(), FireError> {
         if ctx.undoing {
             return undo_captures(ctx).await;
@@ -316,60 +337,45 @@ impl<'a> Actions for Rules<'a> {
         let err = || action_error("refund_payment");
         let payments = ctx.tx.payments(ctx.order.id).await.map_err(err())?;
         let refunds = ctx.tx.refunds(ctx.order.id).await.map_err(err())?;
-        let processor = ctx.engine.payments.clone();
-        for payment in payments.iter().filter(|p| p.state == "captured") {
+        let reason = ctx
+            .command
+            .reason
+            .map(|r| r.as_str().parse().unwrap_or(PaymentReason::Other));
+        for mut payment in payments.into_iter().filter(Payment::holds_capture) {
             let refunded: i64 = refunds
                 .iter()
                 .filter(|r| r.payment == payment.id && r.state == "succeeded")
                 .map(|r| r.amount_cents)
                 .sum();
-            let amount = payment.amount_cents - refunded;
-            if amount <= 0 {
+            if payment.amount_cents - refunded <= 0 {
                 continue;
             }
-            let reference = payment.processor_ref.clone().unwrap_or_default();
-            let key = ctx.key(&format!("refund-{}", payment.id));
-            let refund_ref = retry(ctx.engine.config.processor_retries, || {
-                processor.refund(&key, &reference, amount)
-            })
-            .await
-            .map_err(|e| failed("refund_payment", e.to_string()))?;
-            let refund = Refund {
-                order: ctx.order.id,
-                payment: payment.id,
-                amount_cents: amount,
-                state: "succeeded".to_owned(),
-                reason: ctx.command.reason.map(|r| r.to_string()),
-                idempotency_key: key,
-                processor_ref: Some(refund_ref),
-            };
-            ctx.tx
-                .insert_refund(&refund, ctx.now)
-                .await
-                .map_err(err())?;
+            if payment.state == "refunded" {
+                payment = ctx.reinstate_reversed(payment).await?;
+            }
+            let mut command = PaymentCommand::new(PaymentEvent::Refund, PaymentActor::System)
+                .key(ctx.key(&format!("refund-{}", payment.id)));
+            command.reason = reason;
+            ctx.step_payment(payment, &command, "refund_payment")
+                .await?;
         }
-        ctx.refresh_payment_status().await.map_err(err())
+        Ok(())
     }
 
+    /// Fires payment.fsm's `void` at every authorization still open.
     async fn void_authorization(&self, ctx: &mut Step<'a>) -> Result<(), FireError> {
-        let err = || action_error("void_authorization");
-        let payments = ctx.tx.payments(ctx.order.id).await.map_err(err())?;
-        let processor = ctx.engine.payments.clone();
-        for mut payment in payments.into_iter().filter(|p| p.state == "authorized") {
-            let reference = payment.processor_ref.clone().unwrap_or_default();
-            let key = ctx.key(&format!("void-{}", payment.id));
-            retry(ctx.engine.config.processor_retries, || {
-                processor.void(&key, &reference)
-            })
+        let payments = ctx
+            .tx
+            .payments(ctx.order.id)
             .await
-            .map_err(|e| failed("void_authorization", e.to_string()))?;
-            payment.state = "voided".to_owned();
-            ctx.tx
-                .update_payment(&payment, ctx.now)
-                .await
-                .map_err(err())?;
+            .map_err(action_error("void_authorization"))?;
+        for payment in payments.into_iter().filter(|p| p.state == "authorized") {
+            let command = PaymentCommand::new(PaymentEvent::Void, PaymentActor::System)
+                .key(ctx.key(&format!("void-{}", payment.id)));
+            ctx.step_payment(payment, &command, "void_authorization")
+                .await?;
         }
-        ctx.refresh_payment_status().await.map_err(err())
+        Ok(())
     }
 
     async fn restock_returned_items(&self, ctx: &mut Step<'a>) -> Result<(), FireError> {
@@ -398,51 +404,74 @@ impl<'a> Actions for Rules<'a> {
     }
 }
 
-/// The undo of captures, after the transition failed: the payment rows are marked
-/// `refunded` in the undo's transaction, and the engine asks the processor for the
-/// refunds only once that transaction committed ([`compensate`]). Recording first means
-/// a row never says `authorized` for money that was already given back, so a retried
-/// `pay` cannot capture it again; the opposite failure (the refund call fails after the
-/// mark) leaves captured money on a row marked for refund, which reconciliation finds.
+/// The undo of captures, after the transition failed: in the undo's transaction each
+/// capture the processor made is recorded (`capture`, record only), and the engine
+/// refunds it once that transaction committed ([`Engine::compensate`]), recording the
+/// refund then. Recording the capture first means a row never says `authorized` for
+/// money the processor took, so a retried `pay` never captures under a key whose
+/// money was given back; if the refund does not go through, the payment stays
+/// `captured` and a retried `pay` claims it once the processor's books show the money
+/// still held.
 async fn undo_captures(ctx: &mut Step<'_>) -> Result<(), FireError> {
     let payments = ctx
         .tx
         .payments(ctx.order.id)
         .await
         .map_err(action_error("refund_payment"))?;
-    for effect in &ctx.effects {
-        let Effect::Captured { payment, .. } = effect;
-        if let Some(mut row) = payments.iter().find(|p| p.id == *payment).cloned() {
-            row.state = "refunded".to_owned();
-            row.failure_code = Some("transition_failed".to_owned());
-            ctx.tx
-                .update_payment(&row, ctx.now)
-                .await
-                .map_err(action_error("refund_payment"))?;
+    for effect in ctx.effects.clone() {
+        let Effect::Captured {
+            payment,
+            amount_cents,
+            key,
+            ..
+        } = effect;
+        let Some(row) = payments.iter().find(|p| p.id == payment).cloned() else {
+            continue;
+        };
+        if row.state != "authorized" {
+            continue;
         }
+        let capture = PaymentCommand::new(PaymentEvent::Capture, PaymentActor::System)
+            .amount(amount_cents)
+            .key(key)
+            .record_only(None);
+        ctx.step_payment(row, &capture, "refund_payment").await?;
     }
-    ctx.refresh_payment_status()
-        .await
-        .map_err(action_error("refund_payment"))
+    Ok(())
 }
 
-/// Gives back the money of a capture whose transition failed, once the undo is
-/// recorded. The key derives from the capture's, so a repeated undo refunds once.
-pub(crate) async fn compensate(engine: &Engine, effect: &Effect) -> Result<(), FireError> {
-    let Effect::Captured {
-        reference,
-        amount_cents,
-        key,
-        ..
-    } = effect;
-    let undo_key = format!("{key}-undo");
-    let processor = engine.payments.clone();
-    retry(engine.config.processor_retries, || {
-        processor.refund(&undo_key, reference, *amount_cents)
-    })
-    .await
-    .map(drop)
-    .map_err(|e| failed("refund_payment", e.to_string()))
+/// A capture a failed `pay` made and its undo could not give back (the payment says
+/// `captured`, with nothing refunded) pays the order, once the processor's books show
+/// the money still held: the order's `pay` records no payment transition of its own.
+async fn claim_capture(ctx: &mut Step<'_>, payment: &Payment) -> Result<(), FireError> {
+    let refunds = ctx
+        .tx
+        .refunds(ctx.order.id)
+        .await
+        .map_err(action_error("capture_payment"))?;
+    if refunds.iter().any(|r| r.payment == payment.id) {
+        return Err(failed(
+            "capture_payment",
+            "the captured payment was refunded",
+        ));
+    }
+    let reference = payment.processor_ref.clone().unwrap_or_default();
+    let balance = ctx
+        .engine
+        .payments
+        .balance(&reference)
+        .await
+        .map_err(|e| failed("capture_payment", e.to_string()))?;
+    if balance.captured_cents - balance.refunded_cents < ctx.order.total_cents {
+        return Err(failed(
+            "capture_payment",
+            format!(
+                "the processor no longer holds the capture of payment {}",
+                payment.id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Calls the processor, retrying a timeout with the same idempotency key, which is safe

@@ -106,57 +106,8 @@ impl Engine {
             .map_err(FireError::store(Stage::Actions))?;
         // The undo is recorded; now the money goes back.
         for effect in &effects_to_compensate {
-            if let Err(err) = super::rules::compensate(self, effect).await {
-                self.reinstate(order_id, effect).await;
-                return Err(err);
-            }
+            self.compensate(order_id, effect).await?;
         }
         Ok(done)
-    }
-
-    /// A refund of a failed transition's capture did not go through: when the
-    /// processor's books say the money is still captured, the payment row goes back to
-    /// `authorized`, so that a retried `pay` claims that capture (its key replays it)
-    /// instead of charging again. When the books cannot be read, the row stays marked
-    /// for refund and reconciliation settles it.
-    async fn reinstate(&self, order: OrderId, effect: &super::Effect) {
-        let super::Effect::Captured {
-            payment,
-            reference,
-            amount_cents,
-            ..
-        } = effect;
-        let still_captured = match self.payments.balance(reference).await {
-            Ok(balance) => balance.captured_cents - balance.refunded_cents >= *amount_cents,
-            Err(_) => false,
-        };
-        if !still_captured {
-            return;
-        }
-        let result: Result<(), crate::error::StoreError> = async {
-            let mut tx = self.store.begin().await?;
-            let Some(mut row) = tx
-                .payments(order)
-                .await?
-                .into_iter()
-                .find(|p| p.id == *payment)
-            else {
-                return Ok(());
-            };
-            row.state = "authorized".to_owned();
-            row.failure_code = None;
-            let now = self.clock.now();
-            tx.update_payment(&row, now).await?;
-            if let Some(mut locked) = tx.lock_order(order).await? {
-                locked.payment_status =
-                    super::rollup::current_payment_status(tx.as_mut(), order).await?;
-                tx.update_order(&locked, now).await?;
-            }
-            tx.commit().await
-        }
-        .await;
-        if let Err(error) = result {
-            tracing::error!(%error, %order, "could not reinstate a payment whose refund failed");
-        }
     }
 }

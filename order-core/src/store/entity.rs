@@ -1,5 +1,6 @@
-//! What both adapters check of a shipment's transition before they write it
-//! ([`StoreTx::write_shipment_transition`](super::StoreTx::write_shipment_transition)),
+//! What both adapters check of a payment's or a shipment's transition before they
+//! write it ([`StoreTx::write_shipment_transition`](super::StoreTx::write_shipment_transition),
+//! [`StoreTx::write_payment_transition`](super::StoreTx::write_payment_transition)),
 //! and how they word a refusal.
 
 use crate::error::StoreError;
@@ -22,24 +23,50 @@ pub(crate) const SHIPMENT_STATES: [&str; 8] = [
     "cancelled",
 ];
 
+/// The machine of `payment.fsm`, as declared.
+pub(crate) const PAYMENT: &str = "Payment";
+
+/// The states of `payment.fsm`: what the `payments.state` CHECK constraint allows
+/// (migration 0005).
+pub(crate) const PAYMENT_STATES: [&str; 7] = [
+    "initiated",
+    "authorized",
+    "captured",
+    "partially_refunded",
+    "refunded",
+    "failed",
+    "voided",
+];
+
 /// The checks that need no database: the machine, the target state, the number.
 pub(crate) fn check_shipment_row(row: &NewEntityTransition<'_>) -> Result<()> {
+    check_row(row, SHIPMENT, &SHIPMENT_STATES)
+}
+
+/// The same checks for a payment's row.
+pub(crate) fn check_payment_row(row: &NewEntityTransition<'_>) -> Result<()> {
+    check_row(row, PAYMENT, &PAYMENT_STATES)
+}
+
+fn check_row(row: &NewEntityTransition<'_>, machine: &str, states: &[&str]) -> Result<()> {
     let what = || {
         format!(
-            "cannot write audit row {} of shipment {}",
-            row.seq, row.entity
+            "cannot write audit row {} of {} {}",
+            row.seq,
+            machine.to_lowercase(),
+            row.entity
         )
     };
-    if row.machine != SHIPMENT {
+    if row.machine != machine {
         return Err(StoreError::Invalid(format!(
-            "{}: the machine is `{}`, not `{SHIPMENT}`",
+            "{}: the machine is `{}`, not `{machine}`",
             what(),
             row.machine
         )));
     }
-    if !SHIPMENT_STATES.contains(&row.to) {
+    if !states.contains(&row.to) {
         return Err(StoreError::Invalid(format!(
-            "{}: `{}` is not a state of `{SHIPMENT}`",
+            "{}: `{}` is not a state of `{machine}`",
             what(),
             row.to
         )));

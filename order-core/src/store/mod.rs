@@ -351,6 +351,27 @@ pub trait StoreTx: Send {
     /// is `delivered`) and appends `row` to its audit trail. `row.machine` must be
     /// `"Shipment"` and `row.seq` must follow the trail's last; refused otherwise.
     async fn write_shipment_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()>;
+    /// Appends `row` to its entity's audit trail; `row.seq` must follow the trail's
+    /// last. The entity's own row is the caller's to write.
+    async fn append_entity_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()>;
+    /// Writes a payment as its transition left it (its state is `row.to`) and appends
+    /// `row` to its audit trail. Payments are written under their order's lock, so the
+    /// rows need no condition of their own beyond the trail's numbering.
+    async fn write_payment_transition(
+        &mut self,
+        payment: &Payment,
+        row: &NewEntityTransition<'_>,
+    ) -> Result<()> {
+        entity::check_payment_row(row)?;
+        if payment.state != row.to {
+            return Err(StoreError::Invalid(format!(
+                "payment {} is written in `{}`, but its audit row enters `{}`",
+                payment.id, payment.state, row.to
+            )));
+        }
+        self.update_payment(payment, row.at).await?;
+        self.append_entity_transition(row).await
+    }
 
     // Payments' and shipments' own audit trails, and the inbox.
 

@@ -260,7 +260,7 @@ impl Agent {
                 // A pending authorization, or a capture the books do not show yet:
                 // reconciliation or the processor's webhook settles it, not the
                 // customer.
-                let pending = payments.iter().any(|p| p.state == "pending");
+                let pending = payments.iter().any(|p| p.state == "initiated");
                 if pending || (point == CrashPoint::Captured && open) {
                     return None;
                 }

@@ -367,7 +367,7 @@ impl World {
                 let payments = store.payments(id).await?;
                 let captured = payments
                     .iter()
-                    .filter(|p| p.state == "captured")
+                    .filter(|p| matches!(p.state.as_str(), "captured" | "partially_refunded"))
                     .find_map(|p| Some((p.processor_ref.clone()?, p.amount_cents)));
                 let Some((reference, amount)) = captured else {
                     return Ok(());
@@ -390,7 +390,7 @@ impl World {
                         && r.processor_ref.is_some()
                         && payments
                             .iter()
-                            .any(|p| p.id == r.payment && p.state == "captured")
+                            .any(|p| p.id == r.payment && p.holds_capture())
                 });
                 let Some(reference) = refund.and_then(|r| r.processor_ref.clone()) else {
                     return Ok(());
@@ -451,7 +451,7 @@ impl World {
                 let refunds = store.refunds(order.id).await?;
                 let captured: i64 = payments
                     .iter()
-                    .filter(|p| matches!(p.state.as_str(), "captured" | "refunded"))
+                    .filter(|p| p.holds_capture())
                     .map(|p| p.amount_cents)
                     .sum();
                 let refunded = |held: &dyn Fn(&order_core::Refund) -> bool| -> i64 {
@@ -463,7 +463,7 @@ impl World {
                 };
                 money.books_captured_cents += captured;
                 money.books_refunded_cents += refunded(&|_| true);
-                if PAID.contains(&order.state) && !payments.iter().any(|p| p.state == "captured") {
+                if PAID.contains(&order.state) && !payments.iter().any(|p| p.holds_capture()) {
                     money.problems.push(format!(
                         "order {} is {} without a captured payment",
                         order.id, order.state
@@ -472,7 +472,7 @@ impl World {
                 if order.state == State::Cancelled {
                     let held: i64 = payments
                         .iter()
-                        .filter(|p| p.state == "captured")
+                        .filter(|p| p.holds_capture())
                         .map(|p| p.amount_cents - refunded(&|r| r.payment == p.id))
                         .sum();
                     if held > 0 {

@@ -521,8 +521,8 @@ async fn the_same_key_fired_by_many_tasks_runs_once() {
     assert!(shop.store.attempts(id).await.expect("readable").is_empty());
     assert_eq!(
         shop.store.messages(id).await.expect("readable").len(),
-        2,
-        "one message per event"
+        4,
+        "one message per event: confirm, authorize, capture, pay"
     );
     shop.assert_verified().await;
 }

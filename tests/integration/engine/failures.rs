@@ -46,14 +46,35 @@ async fn snapshot(shop: &Shop, id: OrderId) -> Snapshot {
 
 /// What a compensated capture leaves: the payment marked refunded by the undo, which
 /// wrote the order's rollup (one version) and nothing else.
+/// The data after a failed `pay` whose capture was given back: the undo recorded the
+/// capture and the compensation its refund (two writes of the order, each with its
+/// payment transition and notification), under a key derived from the capture's.
 fn compensated(before: &Snapshot, after: &Snapshot) -> Snapshot {
     let mut expected = before.clone();
-    expected.order.version += 1;
+    expected.order.version += 2;
     expected.order.payment_status = PaymentStatus::Refunded;
     expected.order.updated_at = after.order.updated_at;
     let payment = expected.payments.last_mut().expect("a payment");
     payment.state = "refunded".to_owned();
-    payment.failure_code = Some("transition_failed".to_owned());
+    let seq = before.history.len() + 1;
+    let key = format!(
+        "order-{}-t{seq}-capture-{}-undo",
+        before.order.id, payment.id
+    );
+    expected.refunds.push(Refund {
+        order: before.order.id,
+        payment: payment.id,
+        amount_cents: before.order.total_cents,
+        state: "succeeded".to_owned(),
+        reason: Some("processor_error".to_owned()),
+        idempotency_key: key,
+        // The processor's own reference, whatever it is.
+        processor_ref: after.refunds.last().and_then(|r| r.processor_ref.clone()),
+    });
+    let new = &after.messages[before.messages.len().min(after.messages.len())..];
+    let kinds: Vec<&str> = new.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["payment_captured", "payment_refunded"]);
+    expected.messages.extend(new.iter().cloned());
     expected
 }
 
@@ -136,6 +157,16 @@ const CASES: &[(Event, ActorKind, &str, usize, &str)] = {
         (Confirm, System, "reserve", 0, "actions:action_failed"),
         (Cancel, Customer, "reserved_by", 0, "actions:action_failed"),
         (Pay, Customer, "update_payment", 0, "actions:action_failed"),
+        (Pay, Customer, "entity_trail", 0, "actions:action_failed"),
+        (
+            Pay,
+            Customer,
+            "append_entity_transition",
+            0,
+            "actions:action_failed",
+        ),
+        // The payment's `payment_captured` comes first, then the order's own.
+        (Pay, Customer, "enqueue", 0, "actions:action_failed"),
         (Confirm, System, "update_order", 0, "write:store"),
         (Confirm, System, "append_transition", 0, "write:store"),
         (Confirm, System, "enqueue", 0, "write:store"),
@@ -143,7 +174,7 @@ const CASES: &[(Event, ActorKind, &str, usize, &str)] = {
         (Confirm, System, "commit", 0, "commit:store"),
         (Pay, Customer, "update_order", 0, "write:store"),
         (Pay, Customer, "append_transition", 0, "write:store"),
-        (Pay, Customer, "enqueue", 0, "write:store"),
+        (Pay, Customer, "enqueue", 1, "write:store"),
         (Pay, Customer, "commit", 0, "commit:store"),
     ]
 };
@@ -154,8 +185,10 @@ async fn a_store_fault_at_any_step_leaves_only_the_attempt_and_the_compensation(
     let mut compensations = 0;
     for &(event, actor, method, skip, step_kind) in CASES {
         let label = format!("{event} by {actor} failing `{method}` (skip {skip})");
-        // Once `pay` has captured, any failure moves money back.
-        let moved = event == Event::Pay && !step_kind.starts_with("guards");
+        // Once `pay` has captured, any failure moves money back; the payment's trail
+        // is read before its capture.
+        let moved =
+            event == Event::Pay && !step_kind.starts_with("guards") && method != "entity_trail";
         let from = if event == Event::Confirm {
             State::Pending
         } else {
@@ -199,7 +232,7 @@ async fn a_store_fault_at_any_step_leaves_only_the_attempt_and_the_compensation(
             Err(err) => panic!("{label}: the retry failed: {err}"),
         }
     }
-    assert_eq!(compensations, 5);
+    assert_eq!(compensations, 7);
     shop.assert_verified().await;
 }
 
@@ -219,8 +252,11 @@ async fn a_declined_or_failed_capture_refuses_pay_and_captures_nothing() {
             panic!("{err}")
         };
         assert_eq!(
-            (action.as_str(), message),
-            ("capture_payment", &error.to_string())
+            (action.as_str(), message.as_str()),
+            (
+                "capture_payment",
+                format!("action `request_capture` failed: {error}").as_str()
+            )
         );
         assert_eq!(money(&shop), (0, 0));
     }
@@ -262,7 +298,9 @@ async fn a_capture_timing_out_after_it_happened_is_found_and_refunded() {
     );
     let after = snapshot(&shop, id).await;
     let shape = (after.order.state, after.history.len(), after.messages.len());
-    assert_eq!(shape, (State::Confirmed, 1, 1), "no audit row, no message");
+    // The order's own: no audit row, no message. The payment's: authorized, then the
+    // capture the undo recorded and the refund the compensation did.
+    assert_eq!(shape, (State::Confirmed, 1, 4), "no audit row, no message");
 
     // A timeout before the effect: nothing captured, nothing to undo.
     let id = order_ready(&shop, State::Confirmed).await;
@@ -327,10 +365,10 @@ async fn a_fresh_authorization_can_be_paid_after_a_declined_capture() {
     .await;
 }
 
-/// The undo cannot reach the processor: the capture stays, the payment row goes back
-/// to `authorized` (the undo's mark is reverted, so the order's version moved twice),
-/// the attempt says the undo failed, and the retry claims the capture (its key
-/// replays) without charging twice.
+/// The undo cannot reach the processor: the capture stays, recorded by the undo (the
+/// payment is `captured`, the order's version moved once), the attempt says the undo
+/// failed, and the retry claims the capture, which the processor still holds, without
+/// charging twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undo_the_processor_refuses_leaves_the_capture_to_the_retry() {
     let (shop, faults) = faulty_shop().await;
@@ -343,8 +381,14 @@ async fn an_undo_the_processor_refuses_leaves_the_capture_to_the_retry() {
     let result = pay(&shop, id).await;
     let reverted = |after: &Snapshot| {
         let mut expected = before.clone();
-        expected.order.version += 2;
+        expected.order.version += 1;
         expected.order.updated_at = after.order.updated_at;
+        expected.order.payment_status = PaymentStatus::Captured;
+        expected.payments[0].state = "captured".to_owned();
+        let new = &after.messages[before.messages.len().min(after.messages.len())..];
+        let kinds: Vec<&str> = new.iter().map(|m| m.kind.as_str()).collect();
+        assert_eq!(kinds, ["payment_captured"]);
+        expected.messages.extend(new.iter().cloned());
         expected
     };
     let (_, attempt) = assert_failed(&shop, id, result, "commit:store", reverted).await;

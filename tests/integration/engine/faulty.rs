@@ -157,6 +157,7 @@ impl StoreTx for FaultyTx {
         fn lock_shipment[](id: ShipmentId) -> Option<Shipment>;
         fn shipment_by_tracking['a](tracking: &'a str) -> Option<Shipment>;
         fn write_shipment_transition['a, 'b](row: &'a NewEntityTransition<'b>) -> ();
+        fn append_entity_transition['a, 'b](row: &'a NewEntityTransition<'b>) -> ();
         fn entity_trail['a](machine: &'a str, entity: i64) -> Vec<EntityTransition>;
         fn inbox_receive['a, 'b, 'c](source: &'a str, external_id: &'b str, payload: &'c serde_json::Value, at: DateTime<Utc>) -> bool;
         fn inbox_pending['a](source: &'a str, limit: i64) -> Vec<InboxMessage>;

@@ -99,7 +99,7 @@ async fn a_process_killed_after_the_authorization_is_reconciled() {
     let payments = shop.store.payments(id).await.expect("readable");
     assert_eq!(payments.len(), 1);
     assert_eq!(
-        payments[0].state, "pending",
+        payments[0].state, "initiated",
         "the intent was committed first"
     );
 

@@ -54,6 +54,10 @@ async fn a_whole_order_goes_from_pending_to_delivered() {
         notifications(&shop, id).await,
         [
             "order_confirmed",
+            // The payment's own, on the order's outbox: authorized before `pay`,
+            // captured by it.
+            "payment_authorized",
+            "payment_captured",
             "payment_received",
             "processing_started",
             "order_shipped",
@@ -196,7 +200,11 @@ async fn after_three_declines_the_system_cancels_with_a_reason() {
         assert_eq!(declined.order_cancelled, attempt == 3, "attempt {attempt}");
     }
     let payments = shop.store.payments(id).await.expect("readable");
-    assert!(payments.iter().all(|p| p.state == "declined"));
+    assert!(
+        payments
+            .iter()
+            .all(|p| p.state == "failed" && p.failure_code.as_deref() == Some("card_declined"))
+    );
     assert_eq!(payments.len(), 3, "every declined attempt is on record");
     assert_eq!(shop.state(id).await, State::Cancelled);
     assert_eq!(stock(&shop, "WIDGET").await, (1_000, 0));

@@ -105,6 +105,7 @@ async fn model_of(shop: &Shop) -> Model {
         books: Vec::new(),
         orders: Vec::new(),
         return_window: config.return_window,
+        authorization_lifetime: config.authorization_lifetime,
         max_attempts: config.max_payment_attempts.try_into().expect("a count"),
     }
 }

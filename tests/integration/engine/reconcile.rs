@@ -165,7 +165,7 @@ async fn an_authorization_whose_answer_was_lost_is_settled() {
         engine.authorize_payment(id).await
     })
     .await;
-    assert_eq!(payment_states(&shop, id).await, ["pending"]);
+    assert_eq!(payment_states(&shop, id).await, ["initiated"]);
 
     let done = shop.engine.reconcile_payments().await.expect("runs");
     assert_eq!(done.authorizations_settled, 1, "{done:?}");

@@ -113,9 +113,12 @@ async fn notifications_are_delivered_after_commit_at_least_once() {
         .iter()
         .map(|m| m.dedupe_key.clone())
         .collect();
-    assert_eq!(delivered.len(), 2, "{delivered:?}");
+    assert_eq!(delivered.len(), 4, "{delivered:?}");
     assert!(delivered.contains(&format!("order:{id}:1:order_confirmed")));
     assert!(delivered.contains(&format!("order:{id}:2:payment_received")));
+    let payment = shop.store.payments(id).await.expect("readable")[0].id;
+    assert!(delivered.contains(&format!("payment:{payment}:1:payment_authorized")));
+    assert!(delivered.contains(&format!("payment:{payment}:2:payment_captured")));
     let messages = shop.store.messages(id).await.expect("readable");
     assert!(messages.iter().all(|m| m.delivered_at.is_some()));
     assert_eq!(notifier.failures(), 1);

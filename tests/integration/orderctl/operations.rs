@@ -176,7 +176,7 @@ fn an_order_goes_from_confirmed_to_refunded_after_a_return() {
     assert_eq!(shown["state"], "refunded");
     assert_eq!(shown["payment_status"], "refunded");
     assert_eq!(shown["fulfillment_status"], "returned");
-    assert_eq!(shown["payments"][0]["state"], "captured");
+    assert_eq!(shown["payments"][0]["state"], "refunded");
     assert_eq!(shown["refunds"][0]["amount_cents"], 5000);
     assert_eq!(shown["refunds"][0]["state"], "succeeded");
     let states: Vec<&Value> = shown["shipments"]

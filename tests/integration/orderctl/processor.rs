@@ -135,7 +135,7 @@ fn killed_after_the_authorization(shop: &Shop) {
     assert_eq!(shown["payments"].as_array().map(Vec::len), Some(1));
     let payment = &shown["payments"][0];
     assert_eq!(
-        payment["state"], "pending",
+        payment["state"], "initiated",
         "the intent came first: {shown}"
     );
     assert_eq!(payment["processor_ref"], Value::Null, "{shown}");

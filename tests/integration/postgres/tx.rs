@@ -509,7 +509,7 @@ async fn payments_refunds_and_idempotency() {
         })
         .await
         .expect("insert");
-    assert_eq!((first.attempt_no, first.state.as_str()), (1, "pending"));
+    assert_eq!((first.attempt_no, first.state.as_str()), (1, "initiated"));
     assert!(matches!(
         tx.insert_payment(&NewPayment {
             order: order.id,

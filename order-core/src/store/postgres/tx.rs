@@ -281,7 +281,7 @@ impl StoreTx for PostgresTx {
             "INSERT INTO payments (order_id, attempt_no, state, amount_cents, \
                  idempotency_key, processor_ref, failure_code, fraud_review, created_at, \
                  updated_at) \
-             SELECT $1, COALESCE(MAX(attempt_no), 0) + 1, 'pending', $2, $3, NULL, NULL, \
+             SELECT $1, COALESCE(MAX(attempt_no), 0) + 1, 'initiated', $2, $3, NULL, NULL, \
                  FALSE, $4, $4 \
              FROM payments WHERE order_id = $1 \
              RETURNING {}",
@@ -303,7 +303,8 @@ impl StoreTx for PostgresTx {
         let done = in_savepoint!(self.conn(), |conn| {
             sqlx::query(
                 "UPDATE payments SET state = $1, amount_cents = $2, processor_ref = $3, \
-                     failure_code = $4, fraud_review = $5, updated_at = $6 \
+                     failure_code = $4, fraud_review = $5, updated_at = $6, \
+                     idempotency_key = $8 \
                  WHERE id = $7",
             )
             .bind(&payment.state)
@@ -313,6 +314,7 @@ impl StoreTx for PostgresTx {
             .bind(payment.fraud_review)
             .bind(at)
             .bind(payment.id.0)
+            .bind(&payment.idempotency_key)
             .execute(conn)
             .map_err_refused(|| format!("cannot write payment {}", payment.id))
         })?;
@@ -411,6 +413,42 @@ impl StoreTx for PostgresTx {
 
     async fn write_shipment_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
         parcels::write_shipment_transition(self.conn(), row).await
+    }
+
+    async fn append_entity_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
+        in_savepoint!(self.conn(), |conn| {
+            sqlx::query(
+                "INSERT INTO entity_transitions (machine, entity_id, order_id, seq, event, \
+                     from_state, to_state, actor_kind, actor_id, reason, is_override, \
+                     machine_hash, external_id, metadata, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(row.machine)
+            .bind(row.entity)
+            .bind(row.order.0)
+            .bind(row.seq)
+            .bind(row.event)
+            .bind(row.from)
+            .bind(row.to)
+            .bind(row.actor_kind)
+            .bind(row.actor_id)
+            .bind(row.reason)
+            .bind(row.is_override)
+            .bind(row.machine_hash)
+            .bind(row.external_id)
+            .bind(row.metadata)
+            .bind(row.at)
+            .execute(conn)
+            .map_err_refused(|| {
+                format!(
+                    "cannot write audit row {} of {} {}",
+                    row.seq,
+                    row.machine.to_lowercase(),
+                    row.entity
+                )
+            })
+        })?;
+        Ok(())
     }
 
     async fn entity_trail(&mut self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>> {

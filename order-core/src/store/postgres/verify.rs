@@ -5,7 +5,7 @@ use sqlx::postgres::PgConnection;
 
 use crate::order::State;
 use crate::store::Result;
-use crate::store::entity::SHIPMENT;
+use crate::store::entity::{PAYMENT, SHIPMENT};
 use crate::verify::Finding;
 
 pub(super) async fn verify(conn: &mut PgConnection) -> Result<Vec<Finding>> {
@@ -61,28 +61,35 @@ pub(super) async fn verify(conn: &mut PgConnection) -> Result<Vec<Finding>> {
         ));
     }
 
-    // A shipment's row is in the state where its own trail ends (shipments from before
-    // the trail existed have none, and are not checked).
-    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
-        "SELECT s.id, s.state, t.seq, t.to_state \
-         FROM shipments s \
-         JOIN (SELECT entity_id, MAX(seq) AS seq FROM entity_transitions \
-               WHERE machine = $1 GROUP BY entity_id) last ON last.entity_id = s.id \
-         JOIN entity_transitions t \
-             ON t.machine = $1 AND t.entity_id = s.id AND t.seq = last.seq \
-         WHERE t.to_state <> s.state \
-         ORDER BY s.id",
-    )
-    .bind(SHIPMENT)
-    .fetch_all(&mut *conn)
-    .await?;
-    for (shipment, state, seq, to) in rows {
-        findings.push(Finding::new(
-            "shipment_matches_trail",
-            format!(
-                "shipment {shipment} is in `{state}` but its audit row {seq} moved it to `{to}`"
-            ),
-        ));
+    // A payment's or a shipment's row is in the state where its own trail ends (rows
+    // from before the trails existed have none, and are not checked; nor is a split's
+    // allocation, which moves money between orders without a processor event).
+    for (machine, table, kind) in [
+        (SHIPMENT, "shipments", "shipment"),
+        (PAYMENT, "payments", "payment"),
+    ] {
+        let sql = format!(
+            "SELECT e.id, e.state, t.seq, t.to_state \
+             FROM {table} e \
+             JOIN (SELECT entity_id, MAX(seq) AS seq FROM entity_transitions \
+                   WHERE machine = $1 GROUP BY entity_id) last ON last.entity_id = e.id \
+             JOIN entity_transitions t \
+                 ON t.machine = $1 AND t.entity_id = e.id AND t.seq = last.seq \
+             WHERE t.to_state <> e.state \
+             ORDER BY e.id"
+        );
+        let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(&sql)
+            .bind(machine)
+            .fetch_all(&mut *conn)
+            .await?;
+        for (entity, state, seq, to) in rows {
+            findings.push(Finding::new(
+                &format!("{kind}_matches_trail"),
+                format!(
+                    "{kind} {entity} is in `{state}` but its audit row {seq} moved it to `{to}`"
+                ),
+            ));
+        }
     }
 
     // An entity's sequence numbers are 1..=n, as an order's are.

@@ -229,7 +229,7 @@ impl StoreTx for SqliteTx {
         let row = sqlx::query(
             "INSERT INTO payments (order_id, attempt_no, state, amount_cents, idempotency_key, \
                  processor_ref, failure_code, fraud_review, created_at, updated_at) \
-             SELECT ?, COALESCE(MAX(attempt_no), 0) + 1, 'pending', ?, ?, NULL, NULL, 0, ?, ? \
+             SELECT ?, COALESCE(MAX(attempt_no), 0) + 1, 'initiated', ?, ?, NULL, NULL, 0, ?, ? \
              FROM payments WHERE order_id = ? \
              RETURNING id, order_id, attempt_no, state, amount_cents, idempotency_key, \
                  processor_ref, failure_code, fraud_review",
@@ -252,12 +252,13 @@ impl StoreTx for SqliteTx {
 
     async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE payments SET state = ?, amount_cents = ?, processor_ref = ?, \
-                 failure_code = ?, fraud_review = ?, updated_at = ? \
+            "UPDATE payments SET state = ?, amount_cents = ?, idempotency_key = ?, \
+                 processor_ref = ?, failure_code = ?, fraud_review = ?, updated_at = ? \
              WHERE id = ?",
         )
         .bind(&payment.state)
         .bind(payment.amount_cents)
+        .bind(&payment.idempotency_key)
         .bind(payment.processor_ref.as_deref())
         .bind(payment.failure_code.as_deref())
         .bind(payment.fraud_review)
@@ -365,6 +366,11 @@ impl StoreTx for SqliteTx {
 
     async fn write_shipment_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
         parcels::write_shipment_transition(self.conn(), row).await
+    }
+
+    async fn append_entity_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
+        let metadata = rows::json_text(row.metadata)?;
+        writes::entity_transition(self.conn(), row, &metadata).await
     }
 
     async fn entity_trail(&mut self, machine: &str, entity: i64) -> Result<Vec<EntityTransition>> {

@@ -172,13 +172,22 @@ pub(super) async fn shipment_transition(
         .await?;
         return Err(entity::shipment_refusal(row, found));
     }
+    entity_transition(conn, row, metadata).await
+}
+
+/// Appends an audit row to a payment's or a shipment's trail.
+pub(super) async fn entity_transition(
+    conn: &mut SqliteConnection,
+    row: &NewEntityTransition<'_>,
+    metadata: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO entity_transitions (machine, entity_id, order_id, seq, event, \
              from_state, to_state, actor_kind, actor_id, reason, is_override, machine_hash, \
              external_id, metadata, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(SHIPMENT)
+    .bind(row.machine)
     .bind(row.entity)
     .bind(row.order.0)
     .bind(row.seq)
@@ -198,8 +207,10 @@ pub(super) async fn shipment_transition(
     .map_err(|err| {
         refused(err, || {
             format!(
-                "cannot write audit row {} of shipment {}",
-                row.seq, row.entity
+                "cannot write audit row {} of {} {}",
+                row.seq,
+                row.machine.to_lowercase(),
+                row.entity
             )
         })
     })?;

@@ -10,6 +10,8 @@ pub(super) struct Payment {
     pub(super) amount: i64,
     pub(super) book: usize,
     pub(super) review: bool,
+    /// When the processor answered.
+    pub(super) at: DateTime<Utc>,
 }
 
 /// The processor's books of one authorization.
@@ -45,6 +47,8 @@ pub(super) struct Model {
     pub(super) books: Vec<Book>,
     pub(super) orders: Vec<ModelOrder>,
     pub(super) return_window: TimeDelta,
+    /// How long an authorization can be captured (`authorization_valid`).
+    pub(super) authorization_lifetime: TimeDelta,
     pub(super) max_attempts: usize,
 }
 
@@ -112,7 +116,7 @@ impl Model {
         let last = order.payments.last();
         let shipped: i64 = order.lines.iter().map(|l| l.2).sum();
         let returned: i64 = order.lines.iter().map(|l| l.3).sum();
-        let failed = |p: &&Payment| p.state == "declined" || p.state == "failed";
+        let failed = |p: &&Payment| p.state == "failed";
         let wanted = self.per_product(o, false);
         match guard {
             Guard::InventoryAvailable => {
@@ -201,7 +205,7 @@ impl Model {
         };
         let mut next = self.clone();
         for action in spec.actions.iter().chain(exit).chain(enter) {
-            if next.act(o, action.action).is_none() {
+            if next.act(o, action.action, command.actor.kind).is_none() {
                 return (
                     spec.to.to_string(),
                     format!("action_failed:{}", action.action),
@@ -216,9 +220,11 @@ impl Model {
         (spec.to.to_string(), spec.to.to_string())
     }
 
-    /// An action; `None` when the processor (or the stock) refuses.
-    pub(super) fn act(&mut self, o: usize, action: Action) -> Option<()> {
+    /// An action by `actor`; `None` when the processor (or the stock) refuses, or a
+    /// payment whose refund was reversed is refunded again by anyone but an admin.
+    pub(super) fn act(&mut self, o: usize, action: Action, actor: ActorKind) -> Option<()> {
         let (wanted, total) = (self.per_product(o, false), self.orders[o].total);
+        let (now, lifetime) = (self.now, self.authorization_lifetime);
         let Model {
             products,
             books,
@@ -246,6 +252,8 @@ impl Model {
                     .iter_mut()
                     .filter(|p| p.state == "authorized");
                 let payment = authorized.next_back()?;
+                // payment.fsm's `capture` refuses a lapsed authorization.
+                (now - payment.at < lifetime).then_some(())?;
                 let book = &mut books[payment.book];
                 (!book.voided && book.captured + total <= book.authorized).then_some(())?;
                 book.captured += total;
@@ -253,18 +261,20 @@ impl Model {
             }
             Action::RefundPayment => {
                 let mut refunds = Vec::new();
-                for (i, payment) in order.payments.iter().enumerate() {
+                for (i, payment) in order.payments.iter_mut().enumerate() {
                     let of_payment = order
                         .refunds
                         .iter()
                         .filter(|r| r.0 == i && r.2 != "reversed");
                     let due = payment.amount - of_payment.map(|r| r.1).sum::<i64>();
-                    if payment.state != "captured" || due <= 0 {
+                    if !matches!(payment.state, "captured" | "refunded") || due <= 0 {
                         continue;
                     }
+                    (payment.state == "captured" || actor == ActorKind::Admin).then_some(())?;
                     let book = &mut books[payment.book];
                     (book.refunded + due <= book.captured).then_some(())?;
                     book.refunded += due;
+                    payment.state = "refunded";
                     refunds.push((i, due, "succeeded"));
                 }
                 order.refunds.extend(refunds);
@@ -325,10 +335,11 @@ impl Model {
             }
         }
         let amount = self.orders[o].total;
-        let (state, book) = match answer {
-            Answer::Approve | Answer::Timeout => ("authorized", self.books.len()),
-            Answer::Decline => ("declined", usize::MAX),
-            Answer::Outage => ("failed", usize::MAX),
+        // The payment's state in payment.fsm, and what `authorize_payment` says.
+        let (state, outcome, book) = match answer {
+            Answer::Approve | Answer::Timeout => ("authorized", "authorized", self.books.len()),
+            Answer::Decline => ("failed", "declined", usize::MAX),
+            Answer::Outage => ("failed", "failed", usize::MAX),
         };
         if book != usize::MAX {
             self.books.push(Book {
@@ -342,15 +353,16 @@ impl Model {
             amount,
             book,
             review,
+            at: self.now,
         });
         if state != "authorized" {
             let cancel = Command::new(Event::Cancel, Actor::system()).reason(Reason::PaymentFailed);
             let (_, fired) = self.fire(o, &cancel).await;
             if fired == State::Cancelled.to_string() {
-                return format!("{state}, order cancelled");
+                return format!("{outcome}, order cancelled");
             }
         }
-        state.to_owned()
+        outcome.to_owned()
     }
 
     /// `add_shipment` of everything left: what the order does not hold reserved (after a
