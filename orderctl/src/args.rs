@@ -102,6 +102,13 @@ pub fn shipment_actor(text: &str) -> Result<(shipment::ActorKind, Option<String>
     actor_of::<shipment::Machine>(text)
 }
 
+/// An actor of `payment.fsm`: `processor`, `system`, `support:NAME`, `admin:NAME`.
+pub fn payment_actor(
+    text: &str,
+) -> Result<(order_core::payment::machine::ActorKind, Option<String>)> {
+    actor_of::<order_core::payment::machine::Machine>(text)
+}
+
 /// `kind` or `kind:WHO` as an actor of machine `M`, the name given exactly when the
 /// machine needs one.
 fn actor_of<M: statemachine::Machine>(text: &str) -> Result<(M::ActorKind, Option<String>)> {
@@ -224,6 +231,37 @@ pub fn shipment_event(text: &str) -> Result<shipment::Event> {
 /// A reason code of `shipment.fsm`.
 pub fn shipment_reason(text: &str) -> Result<shipment::Reason> {
     shipment::Reason::from_str(text).map_err(|e| usage(format!("--reason: {e}")))
+}
+
+/// A payment's row id.
+pub fn payment_id(text: &str) -> Result<order_core::PaymentId> {
+    row_id(text, "a payment id").map(order_core::PaymentId)
+}
+
+/// An event of `payment.fsm`.
+pub fn payment_event(text: &str) -> Result<order_core::payment::machine::Event> {
+    order_core::payment::machine::Event::from_str(text).map_err(|e| {
+        usage(format!(
+            "unknown payment event `{text}`; expected one of: {}",
+            e.expected.join(", ")
+        ))
+    })
+}
+
+/// A reason code of `payment.fsm`.
+pub fn payment_reason(text: &str) -> Result<order_core::payment::machine::Reason> {
+    order_core::payment::machine::Reason::from_str(text)
+        .map_err(|e| usage(format!("--reason: {e}")))
+}
+
+/// An amount of money in cents, more than zero.
+pub fn cents(amount: i64) -> Result<i64> {
+    if amount <= 0 {
+        return Err(usage(format!(
+            "--amount {amount}: an amount is a positive number of cents"
+        )));
+    }
+    Ok(amount)
 }
 
 /// Free text that must say something: an address, a note, an author, a carrier.

@@ -68,6 +68,10 @@ pub enum Cmd {
     /// Put an order's units in parcels and move them through the shipment machine.
     #[command(subcommand)]
     Shipment(ShipmentCmd),
+    /// Fire events of the payment machine at an order's payments (partial refunds,
+    /// retries, reversed refunds) and read their audit trails.
+    #[command(subcommand)]
+    Payment(PaymentCmd),
     /// Carrier and payment processor webhooks: keep them once, then apply them (parcels
     /// in the carrier's order, payments compared with the books).
     #[command(subcommand)]
@@ -257,6 +261,44 @@ pub struct ShipmentArg {
     pub order: String,
     /// The shipment's id.
     pub shipment: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PaymentCmd {
+    /// Fire an event of the payment machine at a payment (refund, retry, void,
+    /// reverse_refund, ...); the order's payment status follows.
+    Update(PaymentUpdateArgs),
+    /// A payment's audit trail.
+    History(PaymentArg),
+}
+
+#[derive(Args, Debug)]
+pub struct PaymentUpdateArgs {
+    /// The order's id.
+    pub order: String,
+    /// The payment's id, as `order show` lists it.
+    pub payment: String,
+    /// An event of the payment machine, e.g. refund.
+    pub event: String,
+    /// Who fires: processor, system, support:NAME or admin:NAME.
+    #[arg(long = "as", value_name = "ACTOR")]
+    pub actor: String,
+    /// A reason code of the payment machine, e.g. goodwill.
+    #[arg(long, value_name = "CODE")]
+    pub reason: Option<String>,
+    /// How much, in cents: a partial refund, or a capture of less than authorized.
+    /// Without it, a refund returns all that is left and a capture takes what was
+    /// authorized.
+    #[arg(long, value_name = "CENTS", allow_negative_numbers = true)]
+    pub amount: Option<i64>,
+}
+
+#[derive(Args, Debug)]
+pub struct PaymentArg {
+    /// The order's id.
+    pub order: String,
+    /// The payment's id.
+    pub payment: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -7,6 +7,7 @@ mod errors;
 mod flow;
 mod operations;
 mod output;
+mod payments;
 mod processes;
 mod processor;
 mod shipments;

@@ -9,6 +9,7 @@ mod checks;
 mod inbox;
 mod operations;
 mod orders;
+mod payments;
 mod shipments;
 mod show;
 mod transitions;
@@ -24,7 +25,7 @@ use order_core::{Engine, Order, OrderId, Store};
 
 use crate::Context;
 use crate::args::UsageError;
-use crate::cli::{Cmd, InboxCmd, OrderCmd, ProductCmd, ShipmentCmd, StaffCmd};
+use crate::cli::{Cmd, InboxCmd, OrderCmd, PaymentCmd, ProductCmd, ShipmentCmd, StaffCmd};
 use crate::output::outln;
 use crate::processor::JournalPath;
 
@@ -60,6 +61,8 @@ pub async fn run(ctx: &Context, command: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Shipment(ShipmentCmd::Add(args)) => shipments::add(ctx, &args).await?,
         Cmd::Shipment(ShipmentCmd::Update(args)) => shipments::update(ctx, &args).await?,
         Cmd::Shipment(ShipmentCmd::History(args)) => shipments::history(ctx, &args).await?,
+        Cmd::Payment(PaymentCmd::Update(args)) => payments::update(ctx, &args).await?,
+        Cmd::Payment(PaymentCmd::History(args)) => payments::history(ctx, &args).await?,
         Cmd::Inbox(InboxCmd::Receive(args)) => inbox::receive(ctx, &args).await?,
         Cmd::Inbox(InboxCmd::Process) => inbox::process(ctx).await?,
         Cmd::Inbox(InboxCmd::List(args)) => inbox::list(ctx, &args).await?,

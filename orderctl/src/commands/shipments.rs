@@ -156,7 +156,7 @@ struct ParcelTransition {
 }
 
 /// `carrier` or `support:sam`.
-fn actor_text(kind: &str, id: Option<&str>) -> String {
+pub(super) fn actor_text(kind: &str, id: Option<&str>) -> String {
     match id {
         Some(id) => format!("{kind}:{id}"),
         None => kind.to_owned(),
@@ -213,14 +213,15 @@ pub async fn update(ctx: &Context, args: &ShipmentUpdateArgs) -> anyhow::Result<
     Ok(())
 }
 
-/// One row of a parcel's audit trail, as `shipment history --json` prints it.
+/// One row of a parcel's or a payment's audit trail, as `shipment history --json` and
+/// `payment history --json` print it.
 #[derive(Serialize)]
 struct TrailEntry {
     seq: i64,
     event: String,
     from: String,
     to: String,
-    /// `carrier`, `support:NAME`, ...
+    /// `carrier`, `processor`, `support:NAME`, ...
     actor: String,
     actor_kind: String,
     reason: Option<String>,
@@ -228,7 +229,7 @@ struct TrailEntry {
     is_override: bool,
     /// RFC 3339, UTC: when it happened (a carrier event's own time).
     at: String,
-    /// The carrier event (inbox message) that caused it.
+    /// The carrier's or processor's event (inbox message) that caused it.
     external_id: Option<String>,
     /// What came with the command: the carrier's sequence number, a dispute, ...
     metadata: serde_json::Value,
@@ -263,17 +264,23 @@ pub async fn history(ctx: &Context, args: &ShipmentArg) -> anyhow::Result<()> {
     order(store.as_ref(), id).await?;
     // An empty trail and a parcel of another order look alike otherwise.
     parcel_view(store.as_ref(), id, shipment).await?;
-    let entries: Vec<TrailEntry> = store
-        .entity_trail(MACHINE, shipment.0)
-        .await?
-        .into_iter()
-        .map(TrailEntry::from)
-        .collect();
+    let rows = store.entity_trail(MACHINE, shipment.0).await?;
+    print_trail(ctx, rows, &format!("shipment {shipment} of order {id}"))
+}
+
+/// A payment's or a parcel's audit trail (`what` names it when it is empty), as a
+/// table or, with `--json`, as an array.
+pub(super) fn print_trail(
+    ctx: &Context,
+    rows: Vec<EntityTransition>,
+    what: &str,
+) -> anyhow::Result<()> {
+    let entries: Vec<TrailEntry> = rows.into_iter().map(TrailEntry::from).collect();
     if ctx.json {
         return print_json(&entries);
     }
     if entries.is_empty() {
-        outln!("shipment {shipment} of order {id} has no transitions yet")?;
+        outln!("{what} has no transitions yet")?;
         return Ok(());
     }
     let mut table = Table::new(&[
