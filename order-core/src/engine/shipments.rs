@@ -264,7 +264,8 @@ impl Engine {
     /// Fires the order's step that its parcels now call for, if any, as the system
     /// (the carrier for a return): `ship` in processing once no parcel waits for
     /// pickup, `deliver` in shipped once every parcel arrived, `return_to_sender` once
-    /// every parcel came back; parcels whose label was cancelled do not count. The
+    /// every parcel came back or was lost; parcels whose label was cancelled do not
+    /// count. The
     /// order's guards decide (`all_items_shipped`, `all_shipments_delivered`): a
     /// refusal leaves the order as it is.
     pub async fn follow_parcels(&self, id: OrderId) -> Option<Outcome> {
@@ -296,10 +297,22 @@ impl Engine {
             {
                 Command::new(OrderEvent::Deliver, Actor::system())
             }
+            // Every parcel came back or was lost: nothing reached the customer, so
+            // the order comes back as a whole (with `lost_in_transit` when a parcel was
+            // lost) and can be refunded. A lost parcel's units were written off when
+            // it was reported lost.
             OrderState::Shipped
-                if !live.is_empty() && live.iter().all(|s| s.state == "returned_to_sender") =>
+                if !live.is_empty()
+                    && live
+                        .iter()
+                        .all(|s| matches!(s.state.as_str(), "returned_to_sender" | "lost")) =>
             {
-                Command::new(OrderEvent::ReturnToSender, Actor::carrier())
+                let command = Command::new(OrderEvent::ReturnToSender, Actor::carrier());
+                if live.iter().any(|s| s.state == "lost") {
+                    command.reason(order::Reason::LostInTransit)
+                } else {
+                    command
+                }
             }
             _ => return None,
         };

@@ -11,7 +11,7 @@ use order_core::carrier::{
 use order_core::clock::Clock as _;
 use order_core::engine::machine::Refusal;
 use order_core::engine::{ShipmentCommand, ShipmentError, ShipmentLine};
-use order_core::order::State as OrderState;
+use order_core::order::{Event as OrderEvent, State as OrderState};
 use order_core::shipment::{ActorKind as By, Event, Guard, Reason, State};
 use order_core::{FulfillmentStatus, OrderId, ShipmentId};
 
@@ -504,7 +504,8 @@ async fn a_seeded_carrier_drives_every_parcel_to_the_end_of_its_journey() {
         let order = shop.state(id).await;
         let follows = match expected {
             "delivered" => OrderState::Delivered,
-            "returned_to_sender" => OrderState::Returned,
+            // Nothing reached the customer: the order comes back as a whole.
+            "returned_to_sender" | "lost" => OrderState::Returned,
             _ => OrderState::Shipped,
         };
         assert_eq!(order, follows, "{tracking}");
@@ -565,5 +566,31 @@ async fn an_order_whose_parcels_all_came_back_is_returned_and_refunded() {
         .expect("exists");
     assert_eq!(order.payment_status, order_core::PaymentStatus::Refunded);
     assert_eq!(stock(&shop, "WIDGET").await, (before.0 + 2, before.1));
+    shop.assert_verified().await;
+}
+
+#[tokio::test]
+async fn an_order_whose_only_parcel_was_lost_comes_back_and_is_refunded() {
+    let shop = Shop::memory().await;
+    let (id, shipment) = parcel(&shop).await;
+    let before = stock(&shop, "WIDGET").await;
+    fire(&shop, id, shipment, carrier(Event::PickUp)).await;
+    shop.engine.follow_parcels(id).await.expect("ships");
+    shop.clock.advance(TimeDelta::days(3));
+    let lost = carrier(Event::ReportLost).reason(Reason::LostInTransit);
+    fire(&shop, id, shipment, lost).await;
+    let back = shop.engine.follow_parcels(id).await.expect("comes back");
+    assert_eq!(
+        (back.event, back.to),
+        (OrderEvent::ReturnToSender, OrderState::Returned)
+    );
+    let history = shop.store.history(id).await.expect("readable");
+    let last = history.last().expect("rows");
+    assert_eq!(last.reason, Some(order_core::order::Reason::LostInTransit));
+    // The units are gone: nothing was put back on the shelf.
+    assert_eq!(stock(&shop, "WIDGET").await, before);
+    let refund = order_core::Command::new(OrderEvent::Refund, order_core::Actor::system());
+    let refunded = shop.engine.fire(id, refund).await.expect("refunded");
+    assert_eq!(refunded.to, OrderState::Refunded);
     shop.assert_verified().await;
 }
