@@ -24,9 +24,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, TimeDelta, Utc};
-use order_core::engine::CrashPoint;
 use order_core::engine::processor_inbox::ProcessorInbox;
+use order_core::engine::{CrashPoint, PaymentCommand, PaymentFireError};
 use order_core::order::State;
+use order_core::payment::machine::{
+    ActorKind as PaymentActor, Event as PaymentEvent, Reason as PaymentReason,
+};
 use order_core::{Engine, OrderId, OrderQuery};
 use serde::Serialize;
 
@@ -41,6 +44,9 @@ pub const EXPIRE_AFTER: TimeDelta = TimeDelta::days(1);
 const EXPIRE_SHARE: f64 = 0.6;
 /// The share of delivered orders whose card holder's bank takes part of the money back.
 const CHARGEBACK_RATE: f64 = 0.06;
+/// The share of delivered orders to which support gives part of the money back as a
+/// goodwill gesture (a partial refund of the payment, through payment.fsm).
+const GOODWILL_RATE: f64 = 0.08;
 /// The share of refunded or cancelled orders whose refund the processor reverses.
 const REVERSAL_RATE: f64 = 0.2;
 /// How long after its event a webhook is first delivered: a delay drawn between these.
@@ -101,6 +107,8 @@ pub struct PaymentsTally {
     pub chargebacks: u64,
     /// Refunds the processor reversed.
     pub refunds_reversed: u64,
+    /// Partial refunds support gave on delivered orders.
+    pub goodwill_refunds: u64,
     /// Workers that died at a crash point, by point (`authorized`, `captured`).
     pub crashes: BTreeMap<String, u64>,
     /// What `reconcile_payments` did, summed over its runs.
@@ -355,13 +363,16 @@ impl World {
         Ok(())
     }
 
-    /// A settled order: a chargeback on a delivered one, a reversed refund on a
-    /// refunded or cancelled one, or nothing.
+    /// A settled order: a goodwill refund or a chargeback (or both) on a delivered
+    /// one, a reversed refund on a refunded or cancelled one, or nothing.
     async fn examine(&mut self, id: OrderId) -> anyhow::Result<()> {
         let store = self.engine.store().clone();
         let Some(order) = store.order(id).await? else {
             return Ok(());
         };
+        if order.state == State::Delivered && chance(self.seed, id, "goodwill", 0) < GOODWILL_RATE {
+            self.goodwill(id).await?;
+        }
         match order.state {
             State::Delivered if chance(self.seed, id, "chargeback", 0) < CHARGEBACK_RATE => {
                 let payments = store.payments(id).await?;
@@ -400,6 +411,28 @@ impl World {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Support gives back 5 % to 30 % of a delivered order's payment: a partial refund
+    /// fired at the payment's own machine.
+    async fn goodwill(&mut self, id: OrderId) -> anyhow::Result<()> {
+        let payments = self.engine.store().payments(id).await?;
+        let Some(payment) = payments.iter().find(|p| p.state == "captured") else {
+            return Ok(());
+        };
+        let share = 5 + i64::try_from(draw(self.seed, id, "goodwill_share", 0) % 26).unwrap_or(0);
+        let amount = (payment.amount_cents * share / 100).max(1);
+        let refund = PaymentCommand::new(PaymentEvent::Refund, PaymentActor::Support)
+            .by("sue")
+            .reason(PaymentReason::Goodwill)
+            .amount(amount);
+        match self.engine.fire_payment(id, payment.id, &refund).await {
+            Ok(_) => self.tally.payments.goodwill_refunds += 1,
+            // The processor may be down for this call; the customer does without.
+            Err(PaymentFireError::ActionFailed { .. }) => {}
+            Err(error) => return Err(error).context("a goodwill refund"),
         }
         Ok(())
     }

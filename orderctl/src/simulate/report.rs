@@ -170,6 +170,7 @@ impl Summary {
                 ("authorizations expired", p.authorizations_expired),
                 ("chargebacks", p.chargebacks),
                 ("refunds reversed", p.refunds_reversed),
+                ("goodwill refunds", p.goodwill_refunds),
                 ("crashes after authorizing", crashes("authorized")),
                 ("crashes after capturing", crashes("captured")),
                 ("reconcile runs", r.runs),
