@@ -58,6 +58,13 @@ pub async fn reconcile(ctx: &Context) -> anyhow::Result<()> {
             done.unknown
         )?;
     }
+    if done.unresolved > 0 {
+        outln!(
+            "{} payment(s) hold money at the processor that their machine cannot record: \
+             see the log, and settle them by hand",
+            done.unresolved
+        )?;
+    }
     Ok(())
 }
 
