@@ -197,27 +197,21 @@ impl<'a> Guards for PaymentRules<'a> {
         Ok(amount > 0 && amount < ctx.remaining())
     }
 
-    /// Failed attempts so far, this payment's (each `fail` in its trail) and the
-    /// order's other failed payments', leave room for one more.
+    /// The order's failed attempts so far (each `fail` of each of its payments, as the
+    /// order's `payment_attempts_exhausted` counts them) leave room for one more.
     async fn attempts_remaining(
         &self,
         ctx: &mut PaymentStep<'a>,
     ) -> Result<bool, PaymentFireError> {
-        let payments =
-            ctx.tx
-                .payments(ctx.order.id)
-                .await
-                .map_err(|err| PaymentFireError::GuardError {
-                    guard: "attempts_remaining".into(),
-                    message: err.to_string(),
-                })?;
-        let others = payments
-            .iter()
-            .filter(|p| p.id != ctx.payment.id && p.state == State::Failed.as_str())
-            .count();
-        let own = ctx.trail.iter().filter(|row| row.event == "fail").count();
-        let used = i64::try_from(others + own.max(1)).unwrap_or(i64::MAX);
-        Ok(used < ctx.engine.config.max_payment_attempts)
+        let error = |err: StoreError| PaymentFireError::GuardError {
+            guard: "attempts_remaining".into(),
+            message: err.to_string(),
+        };
+        let payments = ctx.tx.payments(ctx.order.id).await.map_err(error)?;
+        let failed = super::rollup::failed_attempts(ctx.tx, &payments)
+            .await
+            .map_err(error)?;
+        Ok(i64::try_from(failed).unwrap_or(i64::MAX) < ctx.engine.config.max_payment_attempts)
     }
 
     /// The processor reversed one of the payment's refunds, and its succeeded refunds

@@ -48,6 +48,24 @@ pub(crate) fn payment_status(payments: &[Payment], refunds: &[Refund]) -> Paymen
     }
 }
 
+/// The payment attempts that failed, over the order's payments: each `fail` in a
+/// payment's trail (a payment retried by support fails more than once), and a `failed`
+/// payment from before payments had trails once.
+pub(crate) async fn failed_attempts(
+    tx: &mut dyn StoreTx,
+    payments: &[Payment],
+) -> Result<usize, StoreError> {
+    let mut failed = 0;
+    for payment in payments {
+        let trail = tx
+            .entity_trail(super::payments::MACHINE, payment.id.0)
+            .await?;
+        let fails = trail.iter().filter(|row| row.event == "fail").count();
+        failed += fails.max(usize::from(payment.state == "failed"));
+    }
+    Ok(failed)
+}
+
 /// The order's payment status as its payment and refund rows say now.
 pub(crate) async fn current_payment_status(
     tx: &mut dyn StoreTx,

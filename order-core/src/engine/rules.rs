@@ -206,13 +206,17 @@ impl<'a> Guards for Rules<'a> {
             .is_some_and(|p| p.fraud_review))
     }
 
+    /// The order's failed payment attempts reached the limit; a payment support
+    /// retried counts each of its failures (as its `attempts_remaining` does).
     async fn payment_attempts_exhausted(&self, ctx: &mut Step<'a>) -> Result<bool, FireError> {
         let payments = ctx
             .tx
             .payments(ctx.order.id)
             .await
             .map_err(guard_error("payment_attempts_exhausted"))?;
-        let failed = payments.iter().filter(|p| p.state == "failed").count();
+        let failed = super::rollup::failed_attempts(ctx.tx, &payments)
+            .await
+            .map_err(guard_error("payment_attempts_exhausted"))?;
         Ok(i64::try_from(failed).unwrap_or(i64::MAX) >= ctx.engine.config.max_payment_attempts)
     }
 

@@ -22,6 +22,8 @@ mod model;
 mod operations;
 #[path = "parcels.rs"]
 mod parcels;
+#[path = "payments.rs"]
+mod payments;
 #[path = "queries.rs"]
 mod queries;
 #[path = "reconcile.rs"]
