@@ -7,7 +7,11 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use statemachine::{ActionSpec, Decision, GuardExpr, Machine, TransitionSpec};
+use statemachine::{ActionSpec, ActorClass, Decision, GuardExpr, Machine, TransitionSpec};
+
+use super::Engine;
+use crate::error::StoreError;
+use crate::types::OrderId;
 
 /// Why a machine's table refused a command, in the machine's own names.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -54,6 +58,65 @@ pub enum Refusal<M: Machine> {
         value: bool,
         expression: String,
     },
+}
+
+/// Why a command for a payment's or a parcel's own machine was refused or failed;
+/// nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntityError<M: Machine> {
+    #[error("{} {entity} of order {order} does not exist", M::NAME.to_lowercase())]
+    NotFound { order: OrderId, entity: i64 },
+    /// The machine's table refused, saying which rule did.
+    #[error(transparent)]
+    Refused(#[from] Refusal<M>),
+    #[error("`{principal}` does not hold the `{role}` role")]
+    MissingRole {
+        principal: String,
+        role: M::ActorKind,
+    },
+    #[error("`{role}` must say who they are (`{role}:NAME`)")]
+    MissingPrincipal { role: M::ActorKind },
+    #[error("guard `{guard}` failed: {message}")]
+    GuardError { guard: String, message: String },
+    #[error("action `{action}` failed: {message}")]
+    ActionFailed { action: String, message: String },
+    #[error("the {} store failed: {source}", M::NAME.to_lowercase())]
+    Store {
+        #[from]
+        source: StoreError,
+    },
+}
+
+impl Engine {
+    /// A staff actor of machine `M` must name a principal who holds the role. Staff
+    /// roles are one directory for every machine: `support` in shipment.fsm and
+    /// payment.fsm is the `support` of order.fsm.
+    pub(super) async fn check_staff<M: Machine>(
+        &self,
+        actor: M::ActorKind,
+        actor_id: Option<&str>,
+    ) -> Result<(), EntityError<M>> {
+        if M::actor_class(actor) != ActorClass::Staff {
+            return Ok(());
+        }
+        let Some(principal) = actor_id else {
+            return Err(EntityError::MissingPrincipal { role: actor });
+        };
+        let role = actor.to_string().parse::<crate::order::ActorKind>();
+        let holds = match role {
+            Ok(role) => self.authorizer.holds_role(principal, role).await?,
+            Err(_) => false,
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(EntityError::MissingRole {
+                principal: principal.to_owned(),
+                role: actor,
+            })
+        }
+    }
 }
 
 /// Steps 3 and 4 of the table: the declarations of (state, event), in file order, that

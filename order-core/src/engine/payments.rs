@@ -9,10 +9,9 @@
 //! rollup, all in that transaction.
 
 use chrono::{DateTime, Utc};
-use statemachine::{ActorClass, Machine as _};
 
 use super::Engine;
-use super::machine::{self, Refusal, Unchosen};
+use super::machine::{self, EntityError, Unchosen};
 use super::payment_rules::{PaymentGuards, PaymentRules, PaymentStep};
 use super::rollup;
 use super::rules::{Effect, retry};
@@ -126,25 +125,7 @@ pub struct PaymentOutcome {
 }
 
 /// Why a payment's command was refused or failed; nothing of it was written.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PaymentFireError {
-    #[error("payment {payment} of order {order} does not exist")]
-    NotFound { order: OrderId, payment: PaymentId },
-    /// The payment machine's table refused, saying which rule did.
-    #[error(transparent)]
-    Refused(#[from] Refusal<Machine>),
-    #[error("`{principal}` does not hold the `{role}` role")]
-    MissingRole { principal: String, role: ActorKind },
-    #[error("`{role}` must say who they are (`{role}:NAME`)")]
-    MissingPrincipal { role: ActorKind },
-    #[error("guard `{guard}` failed: {message}")]
-    GuardError { guard: String, message: String },
-    #[error("action `{action}` failed: {message}")]
-    ActionFailed { action: String, message: String },
-    #[error("the payment's store failed: {0}")]
-    Store(#[from] StoreError),
-}
+pub type PaymentFireError = EntityError<Machine>;
 
 /// What a payment transition works in: the transaction that holds the order's lock,
 /// the locked order (whose payment rollup it rewrites), the external effects completed
@@ -175,11 +156,15 @@ impl Engine {
         payment: PaymentId,
         command: &PaymentCommand,
     ) -> Result<PaymentOutcome, PaymentFireError> {
-        self.check_payment_staff(command).await?;
+        self.check_staff::<Machine>(command.actor, command.actor_id.as_deref())
+            .await?;
         let now = command.at.unwrap_or_else(|| self.clock.now());
         let mut tx = self.store.begin().await?;
         let Some(mut locked) = tx.lock_order(order).await? else {
-            return Err(PaymentFireError::NotFound { order, payment });
+            return Err(PaymentFireError::NotFound {
+                order,
+                entity: payment.0,
+            });
         };
         let Some(row) = tx
             .payments(order)
@@ -187,7 +172,10 @@ impl Engine {
             .into_iter()
             .find(|p| p.id == payment)
         else {
-            return Err(PaymentFireError::NotFound { order, payment });
+            return Err(PaymentFireError::NotFound {
+                order,
+                entity: payment.0,
+            });
         };
         let mut effects = Vec::new();
         let run = PaymentRun {
@@ -407,28 +395,5 @@ impl Engine {
             order_notified: step.order_notified,
             payment: step.payment,
         })
-    }
-
-    /// A staff actor must name a principal who holds the role.
-    async fn check_payment_staff(&self, command: &PaymentCommand) -> Result<(), PaymentFireError> {
-        if Machine::actor_class(command.actor) != ActorClass::Staff {
-            return Ok(());
-        }
-        let Some(principal) = &command.actor_id else {
-            return Err(PaymentFireError::MissingPrincipal {
-                role: command.actor,
-            });
-        };
-        if self
-            .holds_staff_role(principal, command.actor.as_str())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(PaymentFireError::MissingRole {
-                principal: principal.clone(),
-                role: command.actor,
-            })
-        }
     }
 }

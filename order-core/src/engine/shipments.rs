@@ -8,10 +8,9 @@
 //! returned to the sender.
 
 use chrono::{DateTime, Utc};
-use statemachine::{ActorClass, Machine as _};
 
 use super::Engine;
-use super::machine::{self, Refusal, Unchosen};
+use super::machine::{self, EntityError, Unchosen};
 use super::shipment_rules::{ShipmentGuards, ShipmentRules, ShipmentStep};
 use crate::error::{FireError, StoreError};
 use crate::order::{self, Event as OrderEvent, State as OrderState};
@@ -91,28 +90,7 @@ pub struct ShipmentOutcome {
 }
 
 /// Why a parcel's command was refused or failed; nothing of it was written.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ShipmentError {
-    #[error("shipment {shipment} of order {order} does not exist")]
-    NotFound {
-        order: OrderId,
-        shipment: ShipmentId,
-    },
-    /// The shipment machine's table refused, saying which rule did.
-    #[error(transparent)]
-    Refused(#[from] Refusal<Machine>),
-    #[error("`{principal}` does not hold the `{role}` role")]
-    MissingRole { principal: String, role: ActorKind },
-    #[error("`{role}` must say who they are (`{role}:NAME`)")]
-    MissingPrincipal { role: ActorKind },
-    #[error("guard `{guard}` failed: {message}")]
-    GuardError { guard: String, message: String },
-    #[error("action `{action}` failed: {message}")]
-    ActionFailed { action: String, message: String },
-    #[error("the shipment's store failed: {0}")]
-    Store(#[from] StoreError),
-}
+pub type ShipmentError = EntityError<Machine>;
 
 impl Engine {
     /// Fires `command` at shipment `shipment` of order `order`.
@@ -122,7 +100,8 @@ impl Engine {
         shipment: ShipmentId,
         command: &ShipmentCommand,
     ) -> Result<ShipmentOutcome, ShipmentError> {
-        self.check_staff(command).await?;
+        self.check_staff::<Machine>(command.actor, command.actor_id.as_deref())
+            .await?;
         let now = command.at.unwrap_or_else(|| self.clock.now());
         let mut tx = self.store.begin().await?;
         // Orders before shipments, always, so that two transactions never wait on
@@ -130,10 +109,16 @@ impl Engine {
         let locked = tx.lock_order(order).await?;
         let parcel = tx.lock_shipment(shipment).await?;
         let (Some(locked), Some(parcel)) = (locked, parcel) else {
-            return Err(ShipmentError::NotFound { order, shipment });
+            return Err(ShipmentError::NotFound {
+                order,
+                entity: shipment.0,
+            });
         };
         if parcel.order != order {
-            return Err(ShipmentError::NotFound { order, shipment });
+            return Err(ShipmentError::NotFound {
+                order,
+                entity: shipment.0,
+            });
         }
         let from: State = parcel.state.parse().map_err(|_| {
             StoreError::Corrupt(format!(
@@ -222,43 +207,6 @@ impl Engine {
             to: spec.to,
             seq,
         })
-    }
-
-    /// A staff actor must name a principal who holds the role.
-    async fn check_staff(&self, command: &ShipmentCommand) -> Result<(), ShipmentError> {
-        if Machine::actor_class(command.actor) != ActorClass::Staff {
-            return Ok(());
-        }
-        let Some(principal) = &command.actor_id else {
-            return Err(ShipmentError::MissingPrincipal {
-                role: command.actor,
-            });
-        };
-        if self
-            .holds_staff_role(principal, command.actor.as_str())
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(ShipmentError::MissingRole {
-                principal: principal.clone(),
-                role: command.actor,
-            })
-        }
-    }
-
-    /// Whether `principal` holds the staff role named `role`. Staff roles are one
-    /// directory for every machine: `support` in shipment.fsm and payment.fsm is the
-    /// `support` of order.fsm.
-    pub(super) async fn holds_staff_role(
-        &self,
-        principal: &str,
-        role: &str,
-    ) -> Result<bool, StoreError> {
-        let Ok(role) = role.parse::<order::ActorKind>() else {
-            return Ok(false);
-        };
-        self.authorizer.holds_role(principal, role).await
     }
 
     /// Fires the order's step that its parcels now call for, if any, as the system
