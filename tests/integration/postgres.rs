@@ -4,6 +4,7 @@
 //!
 //! Each test gets a database of its own.
 
+mod migrations;
 mod tx;
 
 use chrono::{DateTime, TimeZone, Utc};

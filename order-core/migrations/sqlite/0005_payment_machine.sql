@@ -4,7 +4,7 @@
 -- Existing rows: `pending` (asked, no answer recorded) is `initiated`; `declined` and
 -- `failed` are `failed` (the failure code tells them apart); a `captured` payment is
 -- `partially_refunded` or `refunded` when its succeeded refunds say so. A `refunded` row
--- used to mean a capture undone after its transition failed, with no refund row: it
+-- used to mean a capture undone after its transition failed, with no succeeded refund: it
 -- gets one, so that every payment's captured and refunded amounts are in `refunds`.
 --
 -- A CHECK constraint cannot be altered in SQLite, so `payments` is rebuilt, and
@@ -74,7 +74,8 @@ SELECT p.order_id, p.id, p.amount_cents, 'succeeded', 'processor_error',
        'migrated-undo-' || p.id, NULL, p.updated_at
 FROM payments p
 WHERE p.state = 'refunded' AND p.amount_cents > 0
-  AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id);
+  AND NOT EXISTS (SELECT 1 FROM refunds r
+                  WHERE r.payment_id = p.id AND r.state = 'succeeded');
 
 DROP TABLE refunds;
 DROP TABLE payments;

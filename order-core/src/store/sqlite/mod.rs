@@ -21,6 +21,8 @@ mod writes;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_migrations;
+#[cfg(test)]
 mod tests_reads;
 #[cfg(test)]
 mod tests_tx;
