@@ -17,7 +17,7 @@ use crate::payment::machine::{
     ActorKind as PaymentActor, Event as PaymentEvent, Reason as PaymentReason,
 };
 use crate::payment::{Authorization, ProcessorEvent, ProcessorEventKind};
-use crate::types::Payment;
+use crate::types::{Payment, Refund};
 
 /// The inbox source of payment processor webhooks.
 pub const PROCESSOR: &str = "processor";
@@ -143,10 +143,10 @@ impl Engine {
                 let recorded = matches!(payment.state.as_str(), "voided" | "refunded");
                 self.confirm(recorded, &payment).await
             }
-            ProcessorEventKind::Refunded => self.confirm_refunded(&payment, event).await,
+            ProcessorEventKind::Refunded => self.confirm_refunded(&payments, event).await,
             ProcessorEventKind::AuthorizationExpired => self.expire(payment, event).await,
             ProcessorEventKind::Chargeback => self.chargeback(&payments, event).await,
-            ProcessorEventKind::RefundReversed => self.reverse_refund(&payment, event).await,
+            ProcessorEventKind::RefundReversed => self.reverse_refund(&payments, event).await,
         }
     }
 
@@ -185,18 +185,68 @@ impl Engine {
         Ok(Handled::Reconciled)
     }
 
+    /// The refunds recorded against `payments`: every payment with one processor
+    /// reference, which a split shares between a parent and its child.
+    async fn refunds_of(&self, payments: &[Payment]) -> Result<Vec<Refund>, OperationError> {
+        let mut orders: Vec<_> = payments.iter().map(|p| p.order).collect();
+        orders.sort();
+        orders.dedup();
+        let mut refunds = Vec::new();
+        for order in orders {
+            refunds.extend(self.store.refunds(order).await?);
+        }
+        refunds.retain(|r| payments.iter().any(|p| p.id == r.payment));
+        Ok(refunds)
+    }
+
+    /// The payment of a shared reference that an effect of `amount` the shop did not
+    /// make itself (a refund it never recorded, a chargeback) is recorded against: the
+    /// first that still holds that much, or else the first that holds anything. The
+    /// processor knows one payment where a split made two; either way the books'
+    /// totals agree with its own.
+    async fn holding(
+        &self,
+        payments: &[Payment],
+        amount: i64,
+    ) -> Result<Option<Payment>, OperationError> {
+        let refunds = self.refunds_of(payments).await?;
+        let left = |p: &Payment| {
+            let refunded: i64 = refunds
+                .iter()
+                .filter(|r| r.payment == p.id && r.state == "succeeded")
+                .map(|r| r.amount_cents)
+                .sum();
+            p.amount_cents - refunded
+        };
+        let open: Vec<&Payment> = payments
+            .iter()
+            .filter(|p| matches!(p.state.as_str(), "captured" | "partially_refunded"))
+            .collect();
+        let chosen = open
+            .iter()
+            .find(|p| left(p) >= amount)
+            .or_else(|| open.iter().find(|p| left(p) > 0));
+        Ok(chosen.map(|p| (*p).clone()))
+    }
+
     async fn confirm_refunded(
         &self,
-        payment: &Payment,
+        payments: &[Payment],
         event: &ProcessorEvent,
     ) -> Result<Handled, OperationError> {
-        let refunds = self.store.refunds(payment.order).await?;
+        let refunds = self.refunds_of(payments).await?;
         let known = refunds
             .iter()
             .any(|r| r.processor_ref.is_some() && r.processor_ref == event.refund_reference);
         if known {
             return Ok(Handled::InStep);
         }
+        let Some(payment) = self.holding(payments, event.amount_cents).await? else {
+            return Err(OperationError::Invalid(format!(
+                "a refund on {}, which holds no captured payment",
+                event.reference
+            )));
+        };
         // A refund the processor paid that the shop never recorded (its transaction
         // died after the call): recorded now through payment.fsm, so the books agree.
         let refund = PaymentCommand::new(PaymentEvent::Refund, PaymentActor::System)
@@ -204,7 +254,7 @@ impl Engine {
             .amount(event.amount_cents)
             .key(format!("webhook-{}", event.external_id))
             .record_only(event.refund_reference.clone());
-        self.apply_webhook(payment.clone(), refund, event).await
+        self.apply_webhook(payment, refund, event).await
     }
 
     /// An authorization that lapsed: payment.fsm's `expire`, by the processor.
@@ -231,10 +281,7 @@ impl Engine {
         payments: &[Payment],
         event: &ProcessorEvent,
     ) -> Result<Handled, OperationError> {
-        let Some(payment) = payments
-            .iter()
-            .find(|p| matches!(p.state.as_str(), "captured" | "partially_refunded"))
-        else {
+        let Some(payment) = self.holding(payments, event.amount_cents).await? else {
             return Err(OperationError::Invalid(format!(
                 "a chargeback on {}, which holds no captured payment",
                 event.reference
@@ -244,7 +291,7 @@ impl Engine {
             .reason(PaymentReason::Chargeback)
             .amount(event.amount_cents)
             .key(format!("chargeback-{}", event.external_id));
-        self.apply_webhook(payment.clone(), chargeback, event).await
+        self.apply_webhook(payment, chargeback, event).await
     }
 
     /// Fires a webhook's payment transition under the order's lock. A refusal of the
@@ -278,10 +325,10 @@ impl Engine {
 
     async fn reverse_refund(
         &self,
-        payment: &Payment,
+        payments: &[Payment],
         event: &ProcessorEvent,
     ) -> Result<Handled, OperationError> {
-        let refunds = self.store.refunds(payment.order).await?;
+        let refunds = self.refunds_of(payments).await?;
         let Some(refund) = refunds
             .iter()
             .find(|r| r.processor_ref.is_some() && r.processor_ref == event.refund_reference)
@@ -297,9 +344,9 @@ impl Engine {
         let refund = refund.clone();
         let mut tx = self.store.begin().await?;
         let mut order = tx
-            .lock_order(payment.order)
+            .lock_order(refund.order)
             .await?
-            .ok_or(OperationError::OrderNotFound(payment.order))?;
+            .ok_or(OperationError::OrderNotFound(refund.order))?;
         self.reverse_refund_in(tx.as_mut(), &mut order, &refund)
             .await?;
         self.close(tx, &order).await?;

@@ -255,3 +255,62 @@ async fn the_webhook_of_an_authorization_whose_answer_was_lost_waits_for_reconci
     assert_eq!((done.in_step, done.waiting), (1, 0), "{done:?}");
     shop.assert_verified().await;
 }
+
+/// A split of a paid order shares its processor reference between the parent's and
+/// the child's payments: the processor's events for that reference are matched
+/// against both, so a refund of the child is found in step, not recorded again on the
+/// parent, and its reversal is found on the child.
+#[tokio::test]
+async fn events_on_a_reference_a_split_shares_find_the_childs_refund() {
+    let shop = Shop::memory().await;
+    let (parent, reference, _) = paid_in(&shop, State::Paid).await;
+    let items = shop.store.items(parent).await.expect("readable");
+    let child = shop
+        .engine
+        .split(parent, &[items[1].id])
+        .await
+        .expect("split in paid");
+    let refund = Command::new(Event::Refund, Actor::customer(CUSTOMER));
+    shop.engine
+        .fire(child.id, refund)
+        .await
+        .expect("the child is refunded");
+    let refunds = shop.store.refunds(child.id).await.expect("readable");
+    let refund_ref = refunds[0]
+        .processor_ref
+        .clone()
+        .expect("a refund reference");
+    let refunded = ProcessorEvent {
+        refund_reference: Some(refund_ref.clone()),
+        ..event(
+            &reference,
+            3,
+            ProcessorEventKind::Refunded,
+            child.total_cents,
+        )
+    };
+    receive(&shop, &refunded).await;
+    let done = shop.engine.process_processor_inbox().await.expect("runs");
+    assert_eq!((done.in_step, done.applied), (1, 0), "{done:?}");
+    let on_parent = shop.store.refunds(parent).await.expect("readable");
+    assert!(
+        on_parent.is_empty(),
+        "recorded again on the parent: {on_parent:?}"
+    );
+
+    let reversed = ProcessorEvent {
+        refund_reference: Some(refund_ref),
+        ..event(
+            &reference,
+            4,
+            ProcessorEventKind::RefundReversed,
+            child.total_cents,
+        )
+    };
+    receive(&shop, &reversed).await;
+    let done = shop.engine.process_processor_inbox().await.expect("runs");
+    assert_eq!(done.applied, 1, "{done:?}");
+    let refunds = shop.store.refunds(child.id).await.expect("readable");
+    assert_eq!(refunds[0].state, "reversed");
+    shop.assert_verified().await;
+}
