@@ -1,43 +1,29 @@
 //! One simulated order: its customer's habits, and the next thing that happens to it.
 //!
-//! Parcels are the carrier's business: the agent only packs them (`add_shipment`, the
-//! carrier making the label), and the order ships, is delivered or comes back as the
-//! carrier's webhooks move its parcels (the world's inbox, `follow_parcels`). The agent
-//! steps in where a shop's staff would: it packs again what was lost before the order
-//! shipped, reports lost a parcel whose tracking went silent, and takes back an order
-//! whose parcels did not all arrive.
+//! Parcels are the carrier's business; the agent packs them and steps in where a
+//! shop's staff would (`parcels.rs`). Some orders are split in two on the way, and the
+//! new order gets an agent of its own (`split.rs`).
 //!
 //! Paying is where a worker may die: with a small probability drawn from (seed, order,
 //! step), the authorization or the capture runs on an engine that dies at the matching
 //! [`CrashPoint`] in a task of its own (see `payments.rs`). The order then waits for
 //! reconciliation or the processor's webhook to settle what the crash left in doubt.
 //! Some customers leave their authorization uncaptured for days, long enough for the
-//! processor to let it lapse.
+//! processor to let it lapse. When the processor declines, the customer usually tries
+//! again with a new authorization; for some, support retries the declined payment
+//! itself (payment.fsm's `retry`), which asks the processor again under a fresh key.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use order_core::engine::shipments::MACHINE;
-use order_core::engine::{CrashPoint, ShipmentCommand, ShipmentError, ShipmentLine};
+use order_core::engine::{CrashPoint, PaymentCommand, PaymentFireError};
 use order_core::order::{Event, Guard, Reason, State};
-use order_core::{
-    Actor, Command, Engine, FireError, OperationError, OrderId, Payment, Shipment, shipment,
-};
+use order_core::payment::machine as payment;
+use order_core::{Actor, Command, Engine, FireError, OrderId, Payment, PaymentId};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::parcels::refusal_kind;
 use super::payments::{Crashable, chance, crashing};
-
-/// The carrier that makes the simulated shop's labels.
-pub const CARRIER_NAME: &str = "dhl";
-
-/// How long a parcel's tracking may be silent before support reports it lost: longer
-/// than any quiet spell of a journey the carrier finishes (it reports a parcel lost
-/// itself after at most a week), so support only chases parcels the carrier gave up
-/// on in a way the shop's machine refused.
-pub const CHASE_AFTER: TimeDelta = TimeDelta::days(8);
-
-/// How often packing a parcel again may find the shelf empty before the order is left
-/// as it is.
-const RESHIP_TRIES: u32 = 5;
+use super::split::Child;
 
 /// The share of customers who leave their first authorization uncaptured for
 /// [`HESITATION`] before paying.
@@ -48,13 +34,9 @@ const HESITATE_RATE: f64 = 0.06;
 /// latest its `authorization_expired` webhook can come.
 pub const HESITATION: TimeDelta = TimeDelta::days(2);
 
-/// The parcel states in which the carrier still has the parcel.
-const IN_FLIGHT: [shipment::State; 4] = [
-    shipment::State::LabelCreated,
-    shipment::State::InTransit,
-    shipment::State::OutForDelivery,
-    shipment::State::FailedAttempt,
-];
+/// The share of declined authorizations that support retries (payment.fsm's `retry`)
+/// rather than the customer asking for a new one.
+const RETRY_SHARE: f64 = 1.0 / 3.0;
 
 /// What this order's people will do, drawn once from the seed.
 #[derive(Clone, Debug)]
@@ -114,6 +96,11 @@ pub struct Agent {
     /// The world looked at the settled order for the processor's own doings
     /// (chargebacks, reversed refunds).
     pub examined: bool,
+    /// The processor declined this payment, and support retries it at the next step
+    /// if the order is still `confirmed`.
+    pub declined: Option<PaymentId>,
+    /// The order was considered for a split already (once per order at most).
+    pub split: bool,
 }
 
 /// What one step did.
@@ -133,6 +120,10 @@ pub struct StepReport {
     pub stranded: Option<String>,
     /// The step's worker died at this point.
     pub crashed: Option<CrashPoint>,
+    /// Declined payments support retried.
+    pub retried: u64,
+    /// The step split the order: the new order, for the world to give an agent.
+    pub child: Option<Child>,
 }
 
 /// Whether a step must run alone, in id order: it competes for stock. Packing a parcel
@@ -142,6 +133,38 @@ pub fn competes_for_stock(state: State) -> bool {
 }
 
 impl Agent {
+    /// A new order's agent: its persona, then when it first acts (within the hour of
+    /// `now`), drawn from `rng`.
+    pub fn new(
+        id: OrderId,
+        customer: String,
+        seed: u64,
+        rng: &mut SmallRng,
+        now: DateTime<Utc>,
+        crash_rate: f64,
+    ) -> Agent {
+        Agent {
+            id,
+            customer,
+            persona: Persona::draw(rng),
+            seed,
+            due: now + TimeDelta::minutes(rng.gen_range(0..60)),
+            steps: 0,
+            confirm_refusals: 0,
+            reship_refusals: 0,
+            reopened: false,
+            done: false,
+            crash_rate,
+            in_doubt: None,
+            resume_payment: false,
+            lingering_since: None,
+            hesitated: false,
+            examined: false,
+            declined: None,
+            split: false,
+        }
+    }
+
     fn rng(&self) -> SmallRng {
         SmallRng::seed_from_u64(self.seed ^ (u64::from(self.steps) << 40))
     }
@@ -150,6 +173,9 @@ impl Agent {
     pub async fn step(&mut self, engine: &Engine, now: DateTime<Utc>, state: State) -> StepReport {
         let mut report = StepReport::default();
         let mut rng = self.rng();
+        // Decided before anything of this step changes the agent, as the world decided
+        // when it chose to run this step alone.
+        let splits = self.splits_now(state);
         self.steps += 1;
         // Most steps take a few hours of simulated time; people are not instant.
         let mut wait = TimeDelta::minutes(rng.gen_range(30..240));
@@ -157,6 +183,11 @@ impl Agent {
             // Whatever a crash left in doubt was settled: the order moved on.
             self.in_doubt = None;
             self.resume_payment = false;
+            self.declined = None;
+        }
+        if splits && self.split(engine, &mut report).await {
+            self.due = now + wait;
+            return report;
         }
         match state {
             State::Pending => self.pending(engine, &mut report).await,
@@ -272,6 +303,11 @@ impl Agent {
                 return None;
             }
         }
+        if let Some(payment) = self.declined.take() {
+            // Support asks again for the declined payment; the authorization below
+            // then goes to the processor under the payment's fresh key.
+            self.retry(engine, payment, report).await;
+        }
         let id = self.id;
         let authorized = if self.crashes(CrashPoint::Authorized) {
             let run = crashing(engine, CrashPoint::Authorized, move |engine| async move {
@@ -307,6 +343,11 @@ impl Agent {
             }
             Ok(attempt) => {
                 report.refused.push(format!("payment_{}", attempt.outcome));
+                if attempt.outcome == "declined"
+                    && chance(self.seed, id, "retry", self.steps) < RETRY_SHARE
+                {
+                    self.declined = Some(attempt.payment.id);
+                }
                 let cancel =
                     Command::new(Event::Cancel, Actor::system()).reason(Reason::PaymentFailed);
                 // Refused (and counted) until the attempts are exhausted.
@@ -315,6 +356,22 @@ impl Agent {
             Err(err) => report.unexpected.push(format!("authorize_payment: {err}")),
         }
         None
+    }
+
+    /// Support retries a declined payment (payment.fsm's `retry`, back to `initiated`).
+    /// When the machine refuses (the order used up its attempts), the customer's new
+    /// authorization that follows is all there is, as without support.
+    async fn retry(&mut self, engine: &Engine, payment: PaymentId, report: &mut StepReport) {
+        let retry = PaymentCommand::new(payment::Event::Retry, payment::ActorKind::Support)
+            .by("sue")
+            .reason(payment::Reason::Other);
+        match engine.fire_payment(self.id, payment, &retry).await {
+            Ok(_) => report.retried += 1,
+            Err(PaymentFireError::Refused(refusal)) => report
+                .refused
+                .push(format!("payment_retry:{}", refusal_kind(&refusal))),
+            Err(err) => report.unexpected.push(format!("retry: {err}")),
+        }
     }
 
     /// Fires `pay`, which captures the open authorization; a fraud review that holds it
@@ -355,156 +412,6 @@ impl Agent {
         chance(self.seed, self.id, point.as_str(), self.steps) < self.crash_rate
     }
 
-    /// Packs what is left to ship (a part first, for some customers); the carrier makes
-    /// the label, and the order ships once its parcels are picked up.
-    async fn ship(&mut self, engine: &Engine, report: &mut StepReport) {
-        let items = match engine.store().items(self.id).await {
-            Ok(items) => items,
-            Err(err) => return report.unexpected.push(format!("items: {err}")),
-        };
-        let left: Vec<ShipmentLine> = items
-            .iter()
-            .filter(|i| i.quantity > i.qty_shipped)
-            .map(|i| ShipmentLine {
-                item: i.id,
-                quantity: i.quantity - i.qty_shipped,
-            })
-            .collect();
-        if left.is_empty() {
-            // Everything is packed: the order ships when the carrier picks the last
-            // parcel up. The inbox moves it on; this only catches up if it could not.
-            if engine.follow_parcels(self.id).await.is_some() {
-                report.fired += 1;
-            }
-            return;
-        }
-        let nothing_shipped = items.iter().all(|i| i.qty_shipped == 0);
-        let parcel = if self.persona.ships_in_parts && left.len() > 1 && nothing_shipped {
-            &left[..1]
-        } else {
-            &left[..]
-        };
-        match engine
-            .add_shipment(self.id, parcel, CARRIER_NAME, None)
-            .await
-        {
-            Ok(_) => {}
-            // Units of a parcel lost before the order shipped are gone, and the shelf
-            // may have no more of a scarce product.
-            Err(OperationError::OutOfStock { .. }) => {
-                report.refused.push("out_of_stock:reship".to_owned());
-                self.reship_refusals += 1;
-                if nothing_shipped {
-                    let refund = Command::new(Event::Refund, Actor::support("sue"))
-                        .reason(Reason::LostInTransit)
-                        .note("lost in transit, none left to send");
-                    fire(engine, self.id, refund, report).await.ok();
-                } else if self.reship_refusals >= RESHIP_TRIES {
-                    self.done = true;
-                    report.stranded = Some("lost parcel, out of stock".to_owned());
-                }
-            }
-            Err(err) => report.unexpected.push(format!("add_shipment: {err}")),
-        }
-    }
-
-    /// The order is on its way: support chases parcels gone silent, and once every
-    /// parcel's journey ended without the order following (some were lost or returned
-    /// to the sender), takes the order back so that it can be refunded.
-    async fn shipped(&mut self, engine: &Engine, now: DateTime<Utc>, report: &mut StepReport) {
-        let parcels = match engine.store().shipments(self.id).await {
-            Ok(parcels) => parcels,
-            Err(err) => return report.unexpected.push(format!("shipments: {err}")),
-        };
-        let in_flight: Vec<&Shipment> = parcels
-            .iter()
-            .filter(|p| IN_FLIGHT.iter().any(|s| s.as_str() == p.state))
-            .collect();
-        if !in_flight.is_empty() {
-            for parcel in in_flight {
-                self.chase(engine, parcel, now, report).await;
-            }
-            return;
-        }
-        // Every parcel delivered, or every one returned: the order follows by itself.
-        if engine.follow_parcels(self.id).await.is_some() {
-            report.fired += 1;
-            return;
-        }
-        let lost = parcels
-            .iter()
-            .any(|p| p.state == shipment::State::Lost.as_str());
-        let reason = if lost {
-            Reason::LostInTransit
-        } else {
-            self.return_reason(engine, &parcels).await
-        };
-        let back = Command::new(Event::ReturnToSender, Actor::support("sam"))
-            .reason(reason)
-            .note("not every parcel arrived");
-        fire(engine, self.id, back, report).await.ok();
-    }
-
-    /// The reason the carrier gave for the first parcel it returned, as the order
-    /// machine's reason; `other` when it has none of its own.
-    async fn return_reason(&self, engine: &Engine, parcels: &[Shipment]) -> Reason {
-        let returned = shipment::State::ReturnedToSender.as_str();
-        for parcel in parcels.iter().filter(|p| p.state == returned) {
-            let Ok(trail) = engine.store().entity_trail(MACHINE, parcel.id.0).await else {
-                continue;
-            };
-            let given = trail.last().and_then(|row| row.reason.as_deref());
-            if let Some(reason) = given.and_then(|r| r.parse::<Reason>().ok()) {
-                return reason;
-            }
-        }
-        Reason::Other
-    }
-
-    /// Reports `parcel` lost when the carrier has said nothing of it for
-    /// [`CHASE_AFTER`].
-    async fn chase(
-        &self,
-        engine: &Engine,
-        parcel: &Shipment,
-        now: DateTime<Utc>,
-        report: &mut StepReport,
-    ) {
-        if parcel.state == shipment::State::LabelCreated.as_str() {
-            return;
-        }
-        let trail = match engine.store().entity_trail(MACHINE, parcel.id.0).await {
-            Ok(trail) => trail,
-            Err(err) => return report.unexpected.push(format!("entity_trail: {err}")),
-        };
-        let last_heard = trail
-            .iter()
-            .rev()
-            .find(|row| row.actor_kind == shipment::ActorKind::Carrier.as_str())
-            .map_or(parcel.shipped_at, |row| row.at);
-        if now - last_heard < CHASE_AFTER {
-            return;
-        }
-        let command =
-            ShipmentCommand::new(shipment::Event::ReportLost, shipment::ActorKind::Support)
-                .by("sam")
-                .reason(shipment::Reason::LostInTransit);
-        match engine.fire_shipment(self.id, parcel.id, &command).await {
-            Ok(_) => {
-                report.reported_lost += 1;
-                if engine.follow_parcels(self.id).await.is_some() {
-                    report.fired += 1;
-                }
-            }
-            Err(ShipmentError::Refused(refusal)) => {
-                report
-                    .refused
-                    .push(format!("shipment:{}", refusal_kind(&refusal)));
-            }
-            Err(err) => report.unexpected.push(format!("report_lost: {err}")),
-        }
-    }
-
     /// The warehouse takes back what came back, and the system refunds.
     async fn returned(&mut self, engine: &Engine, report: &mut StepReport) {
         if let Err(err) = engine.receive_return(self.id).await {
@@ -527,21 +434,8 @@ impl Agent {
     }
 }
 
-/// A refusal of the shipment machine by kind, e.g. `guard_failed`.
-fn refusal_kind(refusal: &order_core::engine::machine::Refusal<shipment::Machine>) -> &'static str {
-    use order_core::engine::machine::Refusal;
-    match refusal {
-        Refusal::InvalidTransition { .. } => "invalid_transition",
-        Refusal::ActorNotAllowed { .. } => "actor_not_allowed",
-        Refusal::ReasonRequired { .. } => "reason_required",
-        Refusal::OutsideWindow { .. } => "outside_window",
-        Refusal::GuardFailed { .. } => "guard_failed",
-        _ => "refused",
-    }
-}
-
 /// Fires a command and counts what happened.
-async fn fire(
+pub(super) async fn fire(
     engine: &Engine,
     id: OrderId,
     command: Command,

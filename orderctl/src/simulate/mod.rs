@@ -1,8 +1,9 @@
 //! `orderctl simulate`: a realistic shop on the embedded database and a simulated
 //! clock. Customers order from a catalog with scarce stock; workers drive the orders
-//! through their lives at once, with cancellations, declined and timed-out payments,
-//! parcels shipped in parts, returns, staff overrides, and a bulk clean-up of
-//! abandoned carts at the end; then `verify` must find nothing wrong.
+//! through their lives at once, with cancellations, declined and timed-out payments
+//! (some of which support retries), orders split in two, parcels shipped in parts,
+//! returns, staff overrides, and a bulk clean-up of abandoned carts at the end; then
+//! `verify` must find nothing wrong.
 //!
 //! Parcels go through a simulated carrier: it makes their labels and lives each
 //! parcel's journey (scans, failed attempts, returns to the sender, losses), telling
@@ -20,12 +21,16 @@
 //! crashes and the processor's own doings included, the payment simulator draws per
 //! idempotency key (its webhooks per event), the carrier per label key and tracking
 //! number, the inboxes and reconciliation run between the workers' steps, and the steps
-//! that compete for stock run one at a time in id order, so the concurrent ones cannot
-//! change each other's outcome.
+//! that compete for stock or split an order run one at a time in id order, so the
+//! concurrent ones cannot change each other's outcome and the orders splits make get
+//! the same ids.
 
 mod agent;
+mod parcels;
 mod payments;
 mod report;
+mod split;
+mod ticks;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -41,11 +46,9 @@ use order_core::clock::ManualClock;
 use order_core::engine::inbox::InboxReport;
 use order_core::order::{ActorKind, Event, Reason, State};
 use order_core::payment::{Simulator, SimulatorConfig};
-use order_core::{Actor, Command, Engine, NewOrder, OrderQuery, Store};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use order_core::{Actor, Command, Engine, OrderQuery, Store};
 
-use agent::{Agent, Persona, StepReport, competes_for_stock};
+use agent::{Agent, StepReport};
 use payments::{Money, PaymentsTally};
 
 /// The options of `orderctl simulate`.
@@ -189,6 +192,8 @@ pub struct Tally {
     pub parcels: BTreeMap<String, u64>,
     /// Orders left with nothing more to do, by why.
     pub stranded: BTreeMap<String, u64>,
+    /// Orders split in two, each part living on as an order of its own.
+    pub splits: u64,
     /// The processor's webhooks and doings, crashes and reconciliation.
     pub payments: PaymentsTally,
     /// The money invariants at the end.
@@ -227,6 +232,7 @@ impl Tally {
         if let Some(why) = report.stranded {
             *self.stranded.entry(why).or_insert(0) += 1;
         }
+        self.payments.retries += report.retried;
         if let Some(point) = report.crashed {
             *self
                 .payments
@@ -328,110 +334,6 @@ impl World {
         self.check_money().await
     }
 
-    /// Ticks the simulated clock in half hours until every order has settled.
-    async fn run(&mut self) -> anyhow::Result<()> {
-        let arrivals_per_tick = (self.orders / 96).max(1);
-        let mut created = 0;
-        // A generous bound: no order needs more than a few weeks of simulated time.
-        for n in 0..(96 * 120) {
-            let now = order_core::clock::Clock::now(self.clock.as_ref());
-            for _ in 0..arrivals_per_tick.min(self.orders - created) {
-                self.arrive(created, now).await?;
-                created += 1;
-            }
-            self.tick(now, n).await?;
-            let settled = self.agents.iter().filter(|a| a.done).count();
-            self.progress.set_position(settled as u64);
-            self.progress
-                .set_message(format!("{}", now.format("%a %d %b %H:%M")));
-            if created == self.orders && settled == self.orders {
-                break;
-            }
-            self.clock.advance(TICK);
-        }
-        self.tally.simulated_days =
-            (order_core::clock::Clock::now(self.clock.as_ref()) - start_time()).num_days();
-        self.progress.finish_and_clear();
-        Ok(())
-    }
-
-    /// A customer places an order.
-    async fn arrive(&mut self, index: usize, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let seed = self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index as u64;
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let customer = format!(
-            "customer{}@example.com",
-            rng.gen_range(0..(self.orders / 3).max(1))
-        );
-        let lines = rng.gen_range(1..=3);
-        let mut items: Vec<(&str, i64)> = Vec::new();
-        for _ in 0..lines {
-            // A few lines ask for something scarce, which not everyone can have.
-            let pick = if rng.gen_bool(0.07) {
-                rng.gen_range(CATALOG.len() - 3..CATALOG.len())
-            } else {
-                rng.gen_range(0..CATALOG.len() - 3)
-            };
-            let sku = CATALOG[pick].0;
-            if !items.iter().any(|(s, _)| *s == sku) {
-                items.push((sku, rng.gen_range(1..=2)));
-            }
-        }
-        let mut order = NewOrder::new(&customer, &items);
-        order.shipping_address = Some(format!("{} Example Street, Berlin", index + 1));
-        let created = self
-            .engine
-            .create_order(&order)
-            .await
-            .context("cannot create an order")?;
-        self.agents.push(Agent {
-            id: created.id,
-            customer,
-            persona: Persona::draw(&mut rng),
-            seed,
-            due: now + TimeDelta::minutes(rng.gen_range(0..60)),
-            steps: 0,
-            confirm_refusals: 0,
-            reship_refusals: 0,
-            reopened: false,
-            done: false,
-            crash_rate: self.crash_rate,
-            in_doubt: None,
-            resume_payment: false,
-            lingering_since: None,
-            hesitated: false,
-            examined: false,
-        });
-        Ok(())
-    }
-
-    /// The carrier's webhooks due at `now` into the inbox, then the inbox processed:
-    /// parcels move, and their orders follow. It runs between the workers' steps.
-    async fn carrier_news(&mut self, now: DateTime<Utc>) -> anyhow::Result<()> {
-        let deliveries = self.carrier.events_until(now);
-        for event in &deliveries {
-            self.tally.carrier.events_received += 1;
-            let new = self
-                .engine
-                .receive_carrier_event(event)
-                .await
-                .context("cannot receive a carrier webhook")?;
-            if !new {
-                self.tally.carrier.duplicates_dropped += 1;
-            }
-        }
-        if deliveries.is_empty() && self.tally.carrier.waiting == 0 {
-            return Ok(());
-        }
-        let report = self
-            .engine
-            .process_carrier_inbox()
-            .await
-            .context("cannot process the carrier inbox")?;
-        self.tally.add_inbox(&report);
-        Ok(())
-    }
-
     /// Parcels per state, once the run is over.
     async fn count_parcels(&mut self) -> anyhow::Result<()> {
         let mut parcels: BTreeMap<String, u64> = ["delivered", "lost", "returned_to_sender"]
@@ -444,60 +346,6 @@ impl World {
             }
         }
         self.tally.parcels = parcels;
-        Ok(())
-    }
-
-    /// Runs every due step: those competing for stock alone in id order, the others on
-    /// the workers at once; the carrier's and the processor's news first.
-    async fn tick(&mut self, now: DateTime<Utc>, n: u64) -> anyhow::Result<()> {
-        self.carrier_news(now).await?;
-        self.payment_news(now, n).await?;
-        let due: Vec<usize> = (0..self.agents.len())
-            .filter(|&i| !self.agents[i].done && self.agents[i].due <= now)
-            .collect();
-        // The state is read once here; a step changes only its own order, so it is
-        // still the order's state when the step runs.
-        let mut alone = Vec::new();
-        let mut together = Vec::new();
-        for i in due {
-            let agent = &mut self.agents[i];
-            match self.engine.store().order(agent.id).await? {
-                Some(order) if competes_for_stock(order.state) => alone.push((i, order.state)),
-                Some(order) => together.push((i, order.state)),
-                None => {
-                    self.tally
-                        .unexpected
-                        .push(format!("order {} is gone", agent.id));
-                    agent.done = true;
-                }
-            }
-        }
-        for (i, state) in alone {
-            let report = self.agents[i].step(&self.engine, now, state).await;
-            self.tally.add(report);
-        }
-        let mut groups: Vec<Vec<(usize, State, Agent)>> = vec![Vec::new(); self.workers];
-        for (n, &(i, state)) in together.iter().enumerate() {
-            groups[n % self.workers].push((i, state, self.agents[i].clone()));
-        }
-        let mut tasks = Vec::new();
-        for mut group in groups {
-            let engine = self.engine.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut reports = Vec::new();
-                for (_, state, agent) in &mut group {
-                    reports.push(agent.step(&engine, now, *state).await);
-                }
-                (group, reports)
-            }));
-        }
-        for task in tasks {
-            let (group, reports) = task.await.context("a worker panicked")?;
-            for (i, _, agent) in group {
-                self.agents[i] = agent;
-            }
-            reports.into_iter().for_each(|r| self.tally.add(r));
-        }
         Ok(())
     }
 
@@ -595,8 +443,12 @@ mod tests {
                 summary.money.problems
             );
             assert!(summary.transitions > 200, "{summary:#?}");
-            // Every order settled somewhere final or waiting on nobody.
-            assert_eq!(summary.states.values().sum::<i64>(), 80);
+            // Every order settled somewhere final or waiting on nobody, the ones split
+            // off included.
+            assert_eq!(
+                summary.states.values().sum::<i64>(),
+                80 + i64::try_from(summary.splits).unwrap_or(0)
+            );
         }
         assert_eq!(one.states, four.states);
         assert_eq!(one.refusals, four.refusals);
@@ -607,6 +459,7 @@ mod tests {
         assert_eq!(one.payments, four.payments);
         assert_eq!(one.money, four.money);
         assert_eq!(one.stranded, four.stranded);
+        assert_eq!(one.splits, four.splits);
         let crashes: u64 = one.payments.crashes.values().sum();
         assert!(
             one.payments.webhooks_received > 0 && crashes > 0,

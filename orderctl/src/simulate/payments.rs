@@ -109,6 +109,9 @@ pub struct PaymentsTally {
     pub refunds_reversed: u64,
     /// Partial refunds support gave on delivered orders.
     pub goodwill_refunds: u64,
+    /// Declined payments support retried (payment.fsm's `retry`), each authorized
+    /// again under a fresh key.
+    pub retries: u64,
     /// Workers that died at a crash point, by point (`authorized`, `captured`).
     pub crashes: BTreeMap<String, u64>,
     /// What `reconcile_payments` did, summed over its runs.

@@ -16,6 +16,9 @@ use crate::output::{StdoutError, outln};
 pub struct Summary {
     pub seed: u64,
     pub orders: usize,
+    /// Orders split in two: the new orders are counted among the states besides the
+    /// `orders` customers placed.
+    pub splits: u64,
     pub workers: usize,
     pub states: BTreeMap<String, i64>,
     pub payment: BTreeMap<String, i64>,
@@ -57,6 +60,7 @@ impl Summary {
         Ok(Summary {
             seed: args.seed,
             orders: args.orders,
+            splits: tally.splits,
             workers: args.workers,
             states: states
                 .into_iter()
@@ -103,6 +107,15 @@ impl Summary {
             self.simulated_days
         )?;
         outln!()?;
+        section(
+            "orders",
+            [
+                ("placed by customers", self.orders as u64),
+                ("split off another order", self.splits),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string())),
+        )?;
         section(
             "orders per state",
             self.states.iter().map(|(k, v)| (k.as_str(), v.to_string())),
@@ -171,6 +184,7 @@ impl Summary {
                 ("chargebacks", p.chargebacks),
                 ("refunds reversed", p.refunds_reversed),
                 ("goodwill refunds", p.goodwill_refunds),
+                ("declined payments retried", p.retries),
                 ("crashes after authorizing", crashes("authorized")),
                 ("crashes after capturing", crashes("captured")),
                 ("reconcile runs", r.runs),

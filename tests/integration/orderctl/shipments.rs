@@ -569,10 +569,13 @@ fn simulate_reports_the_carriers_webhooks_and_parcels() {
 
     let people = Shop::empty().ok(&["simulate", "--orders", "20", "--seed", "3"]);
     for section in [
+        "\norders\n  placed by customers ",
+        "\n  split off another order ",
         "\ncarrier webhooks\n  received ",
         "\n  duplicates dropped ",
         "\nparcels\n",
         "\npayments\n  webhooks received ",
+        "\n  declined payments retried ",
         "\n  crashes after capturing ",
         "\n  captures completed ",
         "\nmoney\n  captured (processor) ",
@@ -790,4 +793,16 @@ fn simulate_settles_the_processors_webhooks_and_the_crashes() {
     count(&["authorizations_expired"]);
     count(&["chargebacks"]);
     count(&["refunds_reversed"]);
+    // Support retried some declined payments, and some orders were split, each part
+    // living on as an order of its own.
+    assert!(count(&["retries"]) > 0, "{payments}");
+    let splits = summary["splits"].as_i64().expect("a count of splits");
+    assert!(splits > 0, "{summary}");
+    let states: i64 = summary["states"]
+        .as_object()
+        .expect("states")
+        .values()
+        .filter_map(Value::as_i64)
+        .sum();
+    assert_eq!(states, 100 + splits, "{summary}");
 }
