@@ -196,9 +196,8 @@ impl Engine {
         }
         child.total_cents = moved.iter().map(|l| l.quantity * l.unit_price_cents).sum();
         parent.total_cents = kept.iter().map(|l| l.quantity * l.unit_price_cents).sum();
-        allocate_capture(tx.as_mut(), &parent, &child, now).await?;
-        let payments = tx.payments(child.id).await?;
-        child.payment_status = rollup::payment_status(&payments, &[]);
+        self.allocate_capture(tx.as_mut(), &mut parent, &mut child, now)
+            .await?;
         if !tx.update_order(&child, now).await? {
             return Err(OperationError::Invalid(
                 "the new order changed concurrently".into(),
@@ -504,6 +503,48 @@ impl Engine {
         }
     }
 
+    /// Divides a paid parent's capture through payment.fsm: the parent's payment
+    /// gives the child's total away (`split_off`), and the child gets a payment that
+    /// holds it under the same processor reference (`allocate`). Nothing is asked of
+    /// the processor, which knows one payment.
+    async fn allocate_capture(
+        &self,
+        tx: &mut dyn StoreTx,
+        parent: &mut Order,
+        child: &mut Order,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), OperationError> {
+        let payments = tx.payments(parent.id).await?;
+        let Some(captured) = payments
+            .into_iter()
+            .filter(|p| p.state == "captured")
+            .max_by_key(|p| p.attempt_no)
+        else {
+            return Ok(());
+        };
+        let (from, reference) = (captured.id, captured.processor_ref.clone());
+        let split_off = PaymentCommand::new(PaymentEvent::SplitOff, PaymentActor::System)
+            .amount(child.total_cents)
+            .metadata(serde_json::json!({ "child": child.id }));
+        self.step_payment_in(tx, parent, captured, &split_off, now)
+            .await?;
+        let key = format!("order-{}-split-from-{from}", child.id);
+        let allocation = tx
+            .insert_payment(&NewPayment {
+                order: child.id,
+                amount_cents: child.total_cents,
+                idempotency_key: &key,
+                at: now,
+            })
+            .await?;
+        let allocate = PaymentCommand::new(PaymentEvent::Allocate, PaymentActor::System)
+            .record_only(reference)
+            .metadata(serde_json::json!({ "parent": parent.id, "payment": from }));
+        self.step_payment_in(tx, child, allocation, &allocate, now)
+            .await?;
+        Ok(())
+    }
+
     async fn refresh_fulfillment(
         &self,
         tx: &mut dyn StoreTx,
@@ -514,42 +555,4 @@ impl Engine {
         order.fulfillment_status = rollup::fulfillment_status(&items, &shipments);
         Ok(())
     }
-}
-
-/// Divides a paid parent's capture: the child gets a captured payment of its total
-/// under the same processor reference, and the parent's is reduced by as much.
-async fn allocate_capture(
-    tx: &mut dyn StoreTx,
-    parent: &Order,
-    child: &Order,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), OperationError> {
-    let payments = tx.payments(parent.id).await?;
-    let Some(mut captured) = payments
-        .into_iter()
-        .filter(|p| p.state == "captured")
-        .max_by_key(|p| p.attempt_no)
-    else {
-        return Ok(());
-    };
-    if captured.amount_cents < child.total_cents {
-        return Err(OperationError::Invalid(
-            "the capture does not cover the split lines".into(),
-        ));
-    }
-    captured.amount_cents -= child.total_cents;
-    tx.update_payment(&captured, now).await?;
-    let key = format!("order-{}-split-from-{}", child.id, captured.id);
-    let mut allocation = tx
-        .insert_payment(&NewPayment {
-            order: child.id,
-            amount_cents: child.total_cents,
-            idempotency_key: &key,
-            at: now,
-        })
-        .await?;
-    allocation.state = "captured".into();
-    allocation.processor_ref = captured.processor_ref.clone();
-    tx.update_payment(&allocation, now).await?;
-    Ok(())
 }

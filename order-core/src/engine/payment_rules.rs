@@ -214,6 +214,16 @@ impl<'a> Guards for PaymentRules<'a> {
         Ok(i64::try_from(failed).unwrap_or(i64::MAX) < ctx.engine.config.max_payment_attempts)
     }
 
+    /// A split may move at most what the payment captured and still holds (not
+    /// refunded), and something.
+    async fn amount_within_capture(
+        &self,
+        ctx: &mut PaymentStep<'a>,
+    ) -> Result<bool, PaymentFireError> {
+        let amount = ctx.command.amount_cents.unwrap_or(0);
+        Ok(amount > 0 && amount <= ctx.remaining())
+    }
+
     /// The processor reversed one of the payment's refunds, and its succeeded refunds
     /// no longer cover what it captured.
     async fn refund_reversed_by_processor(
@@ -316,6 +326,26 @@ impl<'a> Actions for PaymentRules<'a> {
         let reference = ctx.command.reference.clone();
         ctx.insert_refund(amount, key, reference, "record_chargeback")
             .await
+    }
+
+    /// The parent's payment keeps what the split did not move.
+    async fn reduce_capture(&self, ctx: &mut PaymentStep<'a>) -> Result<(), PaymentFireError> {
+        let amount = ctx.command.amount_cents.unwrap_or(0);
+        ctx.payment.amount_cents -= amount;
+        Ok(())
+    }
+
+    /// The child's payment holds its share under the parent's processor reference
+    /// (the command's), for the amount it was created with.
+    async fn record_allocation(&self, ctx: &mut PaymentStep<'a>) -> Result<(), PaymentFireError> {
+        let Some(reference) = ctx.command.reference.clone() else {
+            return Err(failed(
+                "record_allocation",
+                "an allocation names the processor reference it shares",
+            ));
+        };
+        ctx.payment.processor_ref = Some(reference);
+        Ok(())
     }
 
     /// The engine rewrites the order's payment rollup after every payment transition

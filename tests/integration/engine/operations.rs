@@ -191,6 +191,32 @@ async fn splitting_a_paid_order_divides_its_capture() {
         .expect("a gadget line");
     let child = shop.engine.split(id, &[gadget.id]).await.expect("split");
     assert_eq!(child.payment_status, PaymentStatus::Captured);
+    // Both payments' trails record the split: the parent's gives the child's total
+    // away, the child's starts out holding it under the same reference.
+    let parent_payment = shop.store.payments(id).await.expect("readable")[0].clone();
+    let child_payment = shop.store.payments(child.id).await.expect("readable")[0].clone();
+    assert_eq!(
+        (parent_payment.amount_cents, child_payment.amount_cents),
+        (4_500 - 2_500, 2_500)
+    );
+    assert_eq!(child_payment.processor_ref, parent_payment.processor_ref);
+    let last_event = |trail: Vec<order_core::EntityTransition>| {
+        let row = trail.last().expect("a trail").clone();
+        (row.event, row.from, row.to)
+    };
+    let parent_trail = shop
+        .store
+        .entity_trail("Payment", parent_payment.id.0)
+        .await;
+    let child_trail = shop.store.entity_trail("Payment", child_payment.id.0).await;
+    assert_eq!(
+        last_event(parent_trail.expect("readable")),
+        ("split_off".into(), "captured".into(), "captured".into())
+    );
+    assert_eq!(
+        last_event(child_trail.expect("readable")),
+        ("allocate".into(), "initiated".into(), "captured".into())
+    );
     // Refunding the child gives back its part only, and never more than captured.
     shop.fire(child.id, Event::Refund, Actor::customer(CUSTOMER))
         .await;

@@ -62,8 +62,7 @@ pub(super) async fn verify(conn: &mut PgConnection) -> Result<Vec<Finding>> {
     }
 
     // A payment's or a shipment's row is in the state where its own trail ends (rows
-    // from before the trails existed have none, and are not checked; nor is a split's
-    // allocation, which moves money between orders without a processor event).
+    // from before the trails existed have none, and are not checked).
     for (machine, table, kind) in [
         (SHIPMENT, "shipments", "shipment"),
         (PAYMENT, "payments", "payment"),
