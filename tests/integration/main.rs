@@ -8,6 +8,7 @@ mod format;
 mod generated;
 mod graphs;
 mod macro_errors;
+mod migrations;
 mod orderctl;
 mod parser_props;
 mod postgres;

@@ -4,7 +4,6 @@
 //!
 //! Each test gets a database of its own.
 
-mod migrations;
 mod tx;
 
 use chrono::{DateTime, TimeZone, Utc};
