@@ -8,7 +8,10 @@
 //! The traits are object-safe (through `async_trait`) so that a program picks its
 //! database from a URL at run time and the engine holds an `Arc<dyn Store>`.
 
+mod checks;
+mod decode;
 mod entity;
+mod order_query;
 pub mod postgres;
 pub mod sqlite;
 

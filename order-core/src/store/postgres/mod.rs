@@ -307,7 +307,7 @@ impl Store for PostgresStore {
 
         let id = rows::insert_order(
             &mut tx,
-            &rows::OrderRow {
+            &rows::NewOrderRow {
                 customer: CustomerId(customer),
                 state: initial,
                 parent: None,

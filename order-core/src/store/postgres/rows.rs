@@ -1,32 +1,27 @@
-//! Row decoding, error mapping, and the reads and inserts that the store and its
-//! transactions share. Every function takes a connection, so it runs the same on a
-//! pooled connection and inside a transaction.
+//! Error mapping, and the reads and inserts that the store and its transactions share,
+//! on PostgreSQL. The rows are decoded by the shared structs of `store::decode`; what
+//! is PostgreSQL's own here is the connection, the row locks, the order insert, the
+//! reads that bind arrays and the mapping of refusals. Every function takes a
+//! connection, so it runs the same on a pooled connection and inside a transaction.
 
-use std::fmt::Display;
-use std::str::FromStr;
-
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::PgConnection;
 
 use crate::error::StoreError;
-use crate::order::State;
 use crate::store::Result;
+use crate::store::decode::{
+    self, AttemptRow, EntityTransitionRow, ItemRow, OrderRow, PaymentRow, RefundRow, ShipmentRow,
+    TransitionRow, bind_parcels,
+};
 use crate::types::{
-    Attempt, CustomerId, EntityTransition, FulfillmentStatus, InboxMessage, ItemId, Order, OrderId,
-    OrderItem, OutboxMessage, Payment, PaymentId, PaymentStatus, Product, ProductId, Refund,
-    Shipment, ShipmentId, TransitionRecord,
+    Attempt, EntityTransition, Order, OrderId, OrderItem, Payment, Refund, Shipment,
+    TransitionRecord,
 };
 
-/// Parses a stored name; text that names nothing is corrupt data.
-pub(super) fn parse<T>(column: &str, text: &str) -> Result<T>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    text.parse()
-        .map_err(|err| StoreError::Corrupt(format!("{column}: {err}")))
-}
+pub(super) use crate::store::decode::{
+    INBOX_COLUMNS, MESSAGE_COLUMNS, NewOrderRow, ORDER_COLUMNS, PAYMENT_COLUMNS, PRODUCT_COLUMNS,
+    Parcels, inbox_from_row, message_from_row, order_from_row, parse, payment_from_row,
+    product_from_row, select_orders,
+};
 
 /// A refusal by the database as `StoreError::Invalid` with `message` and the database's
 /// own words; any other error as it is.
@@ -67,42 +62,6 @@ where
     }
 }
 
-pub(super) const ORDER_COLUMNS: &str = "o.id, o.number, o.customer_id, c.email, o.state, o.version, \
-     o.parent_order_id, o.currency, o.total_cents, o.payment_status, o.fulfillment_status, \
-     o.shipping_address, o.created_at, o.updated_at";
-
-/// `SELECT <order columns> FROM orders o JOIN customers c`, to be followed by a filter.
-pub(super) fn select_orders(prefix: &str) -> String {
-    format!("{prefix}SELECT {ORDER_COLUMNS} FROM orders o JOIN customers c ON c.id = o.customer_id")
-}
-
-pub(super) fn order_from_row(row: &PgRow) -> Result<Order> {
-    Ok(Order {
-        id: OrderId(row.try_get("id")?),
-        number: row.try_get("number")?,
-        customer: CustomerId(row.try_get("customer_id")?),
-        customer_email: row.try_get("email")?,
-        state: parse("orders.state", row.try_get("state")?)?,
-        version: row.try_get("version")?,
-        parent: row
-            .try_get::<Option<i64>, _>("parent_order_id")?
-            .map(OrderId),
-        currency: row.try_get("currency")?,
-        total_cents: row.try_get("total_cents")?,
-        payment_status: parse::<PaymentStatus>(
-            "orders.payment_status",
-            row.try_get("payment_status")?,
-        )?,
-        fulfillment_status: parse::<FulfillmentStatus>(
-            "orders.fulfillment_status",
-            row.try_get("fulfillment_status")?,
-        )?,
-        shipping_address: row.try_get("shipping_address")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 /// The order, and with `lock` its row locked until the transaction ends
 /// (`FOR UPDATE OF o`: the order's row, not its customer's).
 pub(super) async fn order(
@@ -111,33 +70,25 @@ pub(super) async fn order(
     lock: bool,
 ) -> Result<Option<Order>> {
     let sql = format!(
-        "{} WHERE o.id = $1{}",
-        select_orders(""),
+        "{}{}",
+        decode::ORDER_BY_ID,
         if lock { " FOR UPDATE OF o" } else { "" }
     );
-    let row = sqlx::query(&sql).bind(id.0).fetch_optional(conn).await?;
-    row.as_ref().map(order_from_row).transpose()
-}
-
-/// The columns of a new order row.
-#[derive(Debug)]
-pub(super) struct OrderRow<'a> {
-    pub customer: CustomerId,
-    pub state: State,
-    pub parent: Option<OrderId>,
-    pub currency: &'a str,
-    pub total_cents: i64,
-    pub payment_status: PaymentStatus,
-    pub fulfillment_status: FulfillmentStatus,
-    pub shipping_address: Option<&'a str>,
-    pub at: DateTime<Utc>,
+    let row = sqlx::query_as::<_, OrderRow>(&sql)
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
+    row.map(Order::try_from).transpose()
 }
 
 /// Inserts an order at version 0 and returns its id. The id is drawn from the identity
 /// sequence and the number (`ORD-000042`, more digits past a million) is derived from
 /// it in the same statement. Sequences are not transactional: a rolled-back insert
 /// leaves a gap in ids and numbers, never a repeat.
-pub(super) async fn insert_order(conn: &mut PgConnection, row: &OrderRow<'_>) -> Result<OrderId> {
+pub(super) async fn insert_order(
+    conn: &mut PgConnection,
+    row: &NewOrderRow<'_>,
+) -> Result<OrderId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO orders (id, number, customer_id, state, version, parent_order_id, \
              currency, total_cents, payment_status, fulfillment_status, shipping_address, \
@@ -162,25 +113,16 @@ pub(super) async fn insert_order(conn: &mut PgConnection, row: &OrderRow<'_>) ->
     Ok(OrderId(id))
 }
 
-pub(super) const PRODUCT_COLUMNS: &str = "id, sku, name, price_cents, on_hand, reserved";
-
-pub(super) fn product_from_row(row: &PgRow) -> Result<Product> {
-    Ok(Product {
-        id: ProductId(row.try_get("id")?),
-        sku: row.try_get("sku")?,
-        name: row.try_get("name")?,
-        price_cents: row.try_get("price_cents")?,
-        on_hand: row.try_get("on_hand")?,
-        reserved: row.try_get("reserved")?,
-    })
-}
-
 pub(super) async fn items(conn: &mut PgConnection, id: OrderId) -> Result<Vec<OrderItem>> {
-    items_where(conn, "i.order_id = $1", id.0).await
+    let rows = sqlx::query_as::<_, ItemRow>(decode::ITEMS_OF_ORDER)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(OrderItem::from).collect())
 }
 
-/// The lines matching `filter` (on `i`, the lines, with one parameter `$1`), in order
-/// and line order.
+/// The lines matching `filter` (on `i`, the lines, with one parameter `$1`: an array
+/// for a batch), in order and line order.
 pub(super) async fn items_where<T>(
     conn: &mut PgConnection,
     filter: &str,
@@ -190,32 +132,15 @@ where
     T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
 {
     let sql = format!(
-        "SELECT i.id, i.order_id, i.line_no, i.product_id, p.sku, i.quantity, \
-             i.unit_price_cents, i.qty_shipped, i.qty_returned \
-         FROM order_items i JOIN products p ON p.id = i.product_id \
-         WHERE {filter} ORDER BY i.order_id, i.line_no"
+        "{} WHERE {filter} ORDER BY i.order_id, i.line_no",
+        decode::SELECT_ITEMS
     );
-    let rows = sqlx::query(&sql).bind(value).fetch_all(conn).await?;
-    rows.iter().map(item_from_row).collect()
+    let rows = sqlx::query_as::<_, ItemRow>(&sql)
+        .bind(value)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(OrderItem::from).collect())
 }
-
-/// A line from a row with the columns of `items_where`.
-fn item_from_row(row: &PgRow) -> Result<OrderItem> {
-    Ok(OrderItem {
-        id: ItemId(row.try_get("id")?),
-        order: OrderId(row.try_get("order_id")?),
-        line_no: row.try_get("line_no")?,
-        product: ProductId(row.try_get("product_id")?),
-        sku: row.try_get("sku")?,
-        quantity: row.try_get("quantity")?,
-        unit_price_cents: row.try_get("unit_price_cents")?,
-        qty_shipped: row.try_get("qty_shipped")?,
-        qty_returned: row.try_get("qty_returned")?,
-    })
-}
-
-pub(super) const PAYMENT_COLUMNS: &str = "id, order_id, attempt_no, state, amount_cents, \
-     idempotency_key, processor_ref, failure_code, fraud_review";
 
 /// The payments holding a processor reference (a split child shares its parent's),
 /// oldest first.
@@ -223,90 +148,27 @@ pub(super) async fn payments_by_reference(
     conn: &mut PgConnection,
     reference: &str,
 ) -> Result<Vec<Payment>> {
-    let sql =
-        format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE processor_ref = $1 ORDER BY id");
-    let rows = sqlx::query(&sql).bind(reference).fetch_all(conn).await?;
-    rows.iter().map(payment_from_row).collect()
+    let rows = sqlx::query_as::<_, PaymentRow>(decode::PAYMENTS_BY_REFERENCE)
+        .bind(reference)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Payment::from).collect())
 }
 
 pub(super) async fn payments(conn: &mut PgConnection, id: OrderId) -> Result<Vec<Payment>> {
-    let sql =
-        format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY attempt_no");
-    let rows = sqlx::query(&sql).bind(id.0).fetch_all(conn).await?;
-    rows.iter().map(payment_from_row).collect()
-}
-
-pub(super) fn payment_from_row(row: &PgRow) -> Result<Payment> {
-    Ok(Payment {
-        id: PaymentId(row.try_get("id")?),
-        order: OrderId(row.try_get("order_id")?),
-        attempt_no: row.try_get("attempt_no")?,
-        state: row.try_get("state")?,
-        amount_cents: row.try_get("amount_cents")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        processor_ref: row.try_get("processor_ref")?,
-        failure_code: row.try_get("failure_code")?,
-        fraud_review: row.try_get("fraud_review")?,
-    })
+    let rows = sqlx::query_as::<_, PaymentRow>(decode::PAYMENTS_OF_ORDER)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Payment::from).collect())
 }
 
 pub(super) async fn refunds(conn: &mut PgConnection, id: OrderId) -> Result<Vec<Refund>> {
-    let rows = sqlx::query(
-        "SELECT order_id, payment_id, amount_cents, state, reason, idempotency_key, \
-             processor_ref \
-         FROM refunds WHERE order_id = $1 ORDER BY id",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Refund {
-                order: OrderId(row.try_get("order_id")?),
-                payment: PaymentId(row.try_get("payment_id")?),
-                amount_cents: row.try_get("amount_cents")?,
-                state: row.try_get("state")?,
-                reason: row.try_get("reason")?,
-                idempotency_key: row.try_get("idempotency_key")?,
-                processor_ref: row.try_get("processor_ref")?,
-            })
-        })
-        .collect()
-}
-
-/// Which parcels [`shipments_where`] reads.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Parcels<'a> {
-    /// An order's.
-    Of(OrderId),
-    /// One by id.
-    Id(ShipmentId),
-    /// The newest one with this tracking number.
-    Tracking(&'a str),
-}
-
-impl Parcels<'_> {
-    /// The condition on `s` (the shipments), with one parameter `$1`.
-    fn filter(self) -> &'static str {
-        match self {
-            Parcels::Of(_) => "s.order_id = $1",
-            Parcels::Id(_) => "s.id = $1",
-            Parcels::Tracking(_) => {
-                "s.id = (SELECT MAX(t.id) FROM shipments t WHERE t.tracking_number = $1)"
-            }
-        }
-    }
-}
-
-/// Binds the parameter of [`Parcels::filter`].
-macro_rules! bind_parcels {
-    ($query:expr, $which:expr) => {
-        match $which {
-            Parcels::Of(id) => $query.bind(id.0),
-            Parcels::Id(id) => $query.bind(id.0),
-            Parcels::Tracking(tracking) => $query.bind(tracking),
-        }
-    };
+    let rows = sqlx::query_as::<_, RefundRow>(decode::REFUNDS_OF_ORDER)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Refund::from).collect())
 }
 
 /// The order's parcels in id order, each with its lines in line id order. Two reads:
@@ -325,37 +187,22 @@ pub(super) async fn shipment(
 }
 
 /// Parcels in id order, each with its lines in line id order; with `lock`, the parcels'
-/// rows locked (`FOR UPDATE`) until the transaction ends.
+/// rows locked (`FOR UPDATE`) until the transaction ends. The lines are read by the
+/// parcels' ids, bound as one array.
 pub(super) async fn shipments_where(
     conn: &mut PgConnection,
     which: Parcels<'_>,
     lock: bool,
 ) -> Result<Vec<Shipment>> {
     let sql = format!(
-        "SELECT s.id, s.order_id, s.state, s.carrier, s.tracking_number, s.shipped_at, \
-             s.delivered_at \
-         FROM shipments s WHERE {} ORDER BY s.id{}",
-        which.filter(),
+        "{}{}",
+        decode::select_shipments(which),
         if lock { " FOR UPDATE" } else { "" }
     );
-    let rows = bind_parcels!(sqlx::query(&sql), which)
+    let rows: Vec<ShipmentRow> = bind_parcels!(sqlx::query_as(&sql), which)
         .fetch_all(&mut *conn)
         .await?;
-    let mut shipments = rows
-        .iter()
-        .map(|row| {
-            Ok(Shipment {
-                id: ShipmentId(row.try_get("id")?),
-                order: OrderId(row.try_get("order_id")?),
-                state: row.try_get("state")?,
-                carrier: row.try_get("carrier")?,
-                tracking_number: row.try_get("tracking_number")?,
-                items: Vec::new(),
-                shipped_at: row.try_get("shipped_at")?,
-                delivered_at: row.try_get("delivered_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut shipments: Vec<Shipment> = rows.into_iter().map(Shipment::from).collect();
     if shipments.is_empty() {
         return Ok(shipments);
     }
@@ -367,11 +214,7 @@ pub(super) async fn shipments_where(
     .bind(&ids)
     .fetch_all(conn)
     .await?;
-    for (shipment, item, quantity) in lines {
-        if let Some(parcel) = shipments.iter_mut().find(|s| s.id.0 == shipment) {
-            parcel.items.push((ItemId(item), quantity));
-        }
-    }
+    decode::attach_lines(&mut shipments, lines);
     Ok(shipments)
 }
 
@@ -381,126 +224,29 @@ pub(super) async fn entity_trail(
     machine: &str,
     entity: i64,
 ) -> Result<Vec<EntityTransition>> {
-    let rows = sqlx::query(
-        "SELECT machine, entity_id, order_id, seq, event, from_state, to_state, actor_kind, \
-             actor_id, reason, is_override, machine_hash, external_id, metadata, created_at \
-         FROM entity_transitions WHERE machine = $1 AND entity_id = $2 ORDER BY seq",
-    )
-    .bind(machine)
-    .bind(entity)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(EntityTransition {
-                machine: row.try_get("machine")?,
-                entity: row.try_get("entity_id")?,
-                order: OrderId(row.try_get("order_id")?),
-                seq: row.try_get("seq")?,
-                event: row.try_get("event")?,
-                from: row.try_get("from_state")?,
-                to: row.try_get("to_state")?,
-                actor_kind: row.try_get("actor_kind")?,
-                actor_id: row.try_get("actor_id")?,
-                reason: row.try_get("reason")?,
-                is_override: row.try_get("is_override")?,
-                machine_hash: row.try_get("machine_hash")?,
-                external_id: row.try_get("external_id")?,
-                metadata: row.try_get("metadata")?,
-                at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
+    let rows = sqlx::query_as::<_, EntityTransitionRow>(decode::ENTITY_TRAIL)
+        .bind(machine)
+        .bind(entity)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(EntityTransition::try_from).collect()
 }
-
-pub(super) const INBOX_COLUMNS: &str =
-    "source, external_id, payload, received_at, processed_at, outcome";
 
 /// The inbox's order: oldest received first, then by external id (byte-wise).
 pub(super) const INBOX_ORDER: &str = "received_at, external_id COLLATE \"C\"";
 
-pub(super) fn inbox_from_row(row: &PgRow) -> Result<InboxMessage> {
-    let payload: &str = row.try_get("payload")?;
-    Ok(InboxMessage {
-        source: row.try_get("source")?,
-        external_id: row.try_get("external_id")?,
-        payload: serde_json::from_str(payload)
-            .map_err(|err| StoreError::Corrupt(format!("inbox.payload: {err}")))?,
-        received_at: row.try_get("received_at")?,
-        processed_at: row.try_get("processed_at")?,
-        outcome: row.try_get("outcome")?,
-    })
-}
-
 pub(super) async fn history(conn: &mut PgConnection, id: OrderId) -> Result<Vec<TransitionRecord>> {
-    let rows = sqlx::query(
-        "SELECT order_id, seq, event, from_state, to_state, actor_kind, actor_id, reason, note, \
-             is_override, machine_hash, idempotency_key, metadata, created_at \
-         FROM order_transitions WHERE order_id = $1 ORDER BY seq",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let reason: Option<&str> = row.try_get("reason")?;
-            Ok(TransitionRecord {
-                order: OrderId(row.try_get("order_id")?),
-                seq: row.try_get("seq")?,
-                event: parse("order_transitions.event", row.try_get("event")?)?,
-                from: parse("order_transitions.from_state", row.try_get("from_state")?)?,
-                to: parse("order_transitions.to_state", row.try_get("to_state")?)?,
-                actor_kind: parse("order_transitions.actor_kind", row.try_get("actor_kind")?)?,
-                actor_id: row.try_get("actor_id")?,
-                reason: reason
-                    .map(|r| parse("order_transitions.reason", r))
-                    .transpose()?,
-                note: row.try_get("note")?,
-                is_override: row.try_get("is_override")?,
-                machine_hash: row.try_get("machine_hash")?,
-                idempotency_key: row.try_get("idempotency_key")?,
-                metadata: row.try_get("metadata")?,
-                at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
+    let rows = sqlx::query_as::<_, TransitionRow>(decode::HISTORY)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(TransitionRecord::try_from).collect()
 }
 
 pub(super) async fn attempts(conn: &mut PgConnection, id: OrderId) -> Result<Vec<Attempt>> {
-    let rows = sqlx::query(
-        "SELECT order_id, event, actor_kind, actor_id, error_kind, error, created_at \
-         FROM transition_attempts WHERE order_id = $1 ORDER BY id",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Attempt {
-                order: OrderId(row.try_get("order_id")?),
-                event: parse("transition_attempts.event", row.try_get("event")?)?,
-                actor_kind: parse("transition_attempts.actor_kind", row.try_get("actor_kind")?)?,
-                actor_id: row.try_get("actor_id")?,
-                error_kind: row.try_get("error_kind")?,
-                error: row.try_get("error")?,
-                at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
-}
-
-pub(super) const MESSAGE_COLUMNS: &str =
-    "id, aggregate_id, kind, payload, dedupe_key, attempts, created_at, delivered_at";
-
-pub(super) fn message_from_row(row: &PgRow) -> Result<OutboxMessage> {
-    Ok(OutboxMessage {
-        id: row.try_get("id")?,
-        aggregate: OrderId(row.try_get("aggregate_id")?),
-        kind: row.try_get("kind")?,
-        payload: row.try_get("payload")?,
-        dedupe_key: row.try_get("dedupe_key")?,
-        attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
-        delivered_at: row.try_get("delivered_at")?,
-    })
+    let rows = sqlx::query_as::<_, AttemptRow>(decode::ATTEMPTS)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(Attempt::try_from).collect()
 }

@@ -499,7 +499,7 @@ impl StoreTx for PostgresTx {
         state: State,
         at: DateTime<Utc>,
     ) -> Result<Order> {
-        let row = rows::OrderRow {
+        let row = rows::NewOrderRow {
             customer: parent.customer,
             state,
             parent: Some(parent.id),

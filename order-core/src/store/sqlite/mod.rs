@@ -278,7 +278,7 @@ impl Store for SqliteStore {
 
         let id = rows::insert_order(
             &mut tx,
-            &rows::OrderRow {
+            &rows::NewOrderRow {
                 customer: crate::types::CustomerId(customer),
                 state: initial,
                 parent: None,

@@ -1,90 +1,33 @@
-//! `OrderQuery` as SQL: every field becomes a bound condition, never interpolated text.
+//! `OrderQuery` as SQL on SQLite: the shared builders of `store::order_query`, run on
+//! the pool, with SQLite's [`Dialect`].
 
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use crate::error::StoreError;
 use crate::order::State;
 use crate::query::OrderQuery;
 use crate::store::Result;
+use crate::store::order_query::{self, Dialect};
 use crate::types::Order;
 
 use super::rows;
 
-/// Pushes ` WHERE ` before the first condition and ` AND ` before the others.
-struct Conditions<'q, 'a> {
-    builder: &'q mut QueryBuilder<'a, Sqlite>,
-    any: bool,
-}
+impl Dialect for Sqlite {
+    /// SQLite's default collation, BINARY, compares bytes.
+    const BYTEWISE: &'static str = "";
 
-impl<'a> Conditions<'_, 'a> {
-    fn next(&mut self) -> &mut QueryBuilder<'a, Sqlite> {
-        self.builder
-            .push(if self.any { " AND " } else { " WHERE " });
-        self.any = true;
-        self.builder
-    }
-}
-
-/// Appends the WHERE clause of `query` (every field but `limit`), on `orders o`.
-///
-/// The state set is an `IN` list on `o.state`, so the `(state, updated_at)` index can
-/// serve it (and an updated range with it).
-fn push_filters<'a>(builder: &mut QueryBuilder<'a, Sqlite>, query: &'a OrderQuery) {
-    let mut conditions = Conditions {
-        builder,
-        any: false,
-    };
-    if !query.states.is_empty() {
-        let b = conditions.next();
-        b.push("o.state IN (");
-        let mut list = b.separated(", ");
-        for state in &query.states {
+    /// The state set is an `IN` list of one parameter per state, so that the
+    /// `(state, updated_at)` index can serve it (and an updated range with it).
+    fn push_state_set(builder: &mut QueryBuilder<'_, Sqlite>, states: &[State], negated: bool) {
+        builder.push(if negated {
+            "o.state NOT IN ("
+        } else {
+            "o.state IN ("
+        });
+        let mut list = builder.separated(", ");
+        for state in states {
             list.push_bind(state.as_str());
         }
-        b.push(")");
-    }
-    if !query.not_states.is_empty() {
-        let b = conditions.next();
-        b.push("o.state NOT IN (");
-        let mut list = b.separated(", ");
-        for state in &query.not_states {
-            list.push_bind(state.as_str());
-        }
-        b.push(")");
-    }
-    if let Some(email) = &query.customer {
-        conditions
-            .next()
-            .push("o.customer_id = (SELECT id FROM customers WHERE email = ")
-            .push_bind(email.as_str())
-            .push(")");
-    }
-    if let Some(from) = query.created_from {
-        conditions.next().push("o.created_at >= ").push_bind(from);
-    }
-    if let Some(to) = query.created_to {
-        conditions.next().push("o.created_at < ").push_bind(to);
-    }
-    if let Some(from) = query.updated_from {
-        conditions.next().push("o.updated_at >= ").push_bind(from);
-    }
-    if let Some(to) = query.updated_to {
-        conditions.next().push("o.updated_at < ").push_bind(to);
-    }
-    if let Some(status) = query.payment_status {
-        conditions
-            .next()
-            .push("o.payment_status = ")
-            .push_bind(status.as_str());
-    }
-    if let Some(status) = query.fulfillment_status {
-        conditions
-            .next()
-            .push("o.fulfillment_status = ")
-            .push_bind(status.as_str());
-    }
-    if let Some(after) = query.after {
-        conditions.next().push("o.id > ").push_bind(after.0);
+        builder.push(")");
     }
 }
 
@@ -94,18 +37,7 @@ pub(super) fn list_query<'a>(
     prefix: &str,
     query: &'a OrderQuery,
 ) -> Result<QueryBuilder<'a, Sqlite>> {
-    let mut builder = QueryBuilder::new(rows::select_orders(prefix));
-    push_filters(&mut builder, query);
-    builder.push(" ORDER BY o.id");
-    if let Some(limit) = query.limit {
-        if limit < 0 {
-            return Err(StoreError::Invalid(format!(
-                "a query limit cannot be negative, got {limit}"
-            )));
-        }
-        builder.push(" LIMIT ").push_bind(limit);
-    }
-    Ok(builder)
+    order_query::list_query(rows::select_orders(prefix), query)
 }
 
 pub(super) async fn list(pool: &SqlitePool, query: &OrderQuery) -> Result<Vec<Order>> {
@@ -120,33 +52,18 @@ pub(super) async fn count_by_state(
     pool: &SqlitePool,
     query: &OrderQuery,
 ) -> Result<Vec<(State, i64)>> {
-    let mut builder = QueryBuilder::new("SELECT o.state, COUNT(*) FROM orders o");
-    push_filters(&mut builder, query);
-    builder.push(" GROUP BY o.state");
+    let mut builder = order_query::count_query::<Sqlite>(query);
     let counts: Vec<(String, i64)> = builder.build_query_as().fetch_all(pool).await?;
-    let mut counts = counts
-        .iter()
-        .map(|(state, n)| Ok((rows::parse::<State>("orders.state", state)?, *n)))
-        .collect::<Result<Vec<_>>>()?;
-    counts.sort_by_key(|(state, _)| State::ALL.iter().position(|s| s == state));
-    Ok(counts)
+    order_query::in_state_order(&counts, |state| rows::parse("orders.state", state))
 }
 
 /// Orders per payment status and per fulfillment status, each ordered by status.
 pub(super) async fn count_by_status(
     pool: &SqlitePool,
 ) -> Result<(Vec<(String, i64)>, Vec<(String, i64)>)> {
-    let payment = sqlx::query_as(
-        "SELECT payment_status, COUNT(*) FROM orders \
-         GROUP BY payment_status ORDER BY payment_status",
-    )
-    .fetch_all(pool)
-    .await?;
-    let fulfillment = sqlx::query_as(
-        "SELECT fulfillment_status, COUNT(*) FROM orders \
-         GROUP BY fulfillment_status ORDER BY fulfillment_status",
-    )
-    .fetch_all(pool)
-    .await?;
+    let payment = order_query::count_by_status_sql::<Sqlite>("payment_status");
+    let fulfillment = order_query::count_by_status_sql::<Sqlite>("fulfillment_status");
+    let payment = sqlx::query_as(&payment).fetch_all(pool).await?;
+    let fulfillment = sqlx::query_as(&fulfillment).fetch_all(pool).await?;
     Ok((payment, fulfillment))
 }

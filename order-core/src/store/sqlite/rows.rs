@@ -1,37 +1,26 @@
-//! Row decoding, and the reads and inserts that the store and its transactions share.
-//! Every function takes a connection, so it runs the same on a pooled connection and
-//! inside a transaction.
+//! The reads and inserts that the store and its transactions share, on SQLite. The
+//! rows are decoded by the shared structs of `store::decode`; what is SQLite's own here
+//! is the connection, the order insert, the shipment lines' statement and the mapping
+//! of constraint errors. Every function takes a connection, so it runs the same on a
+//! pooled connection and inside a transaction.
 
-use std::fmt::Display;
-use std::str::FromStr;
-
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::SqliteConnection;
 
 use crate::error::StoreError;
-use crate::order::State;
 use crate::store::Result;
+use crate::store::decode::{
+    self, AttemptRow, EntityTransitionRow, ItemRow, OrderRow, PaymentRow, RefundRow, ShipmentRow,
+    TransitionRow, bind_parcels,
+};
 use crate::types::{
-    Attempt, CustomerId, EntityTransition, FulfillmentStatus, InboxMessage, ItemId, Order, OrderId,
-    OrderItem, OutboxMessage, Payment, PaymentId, PaymentStatus, Product, ProductId, Refund,
-    Shipment, ShipmentId, TransitionRecord,
+    Attempt, EntityTransition, Order, OrderId, OrderItem, Payment, Refund, Shipment,
+    TransitionRecord,
 };
 
-/// Parses a stored name; text that names nothing is corrupt data.
-pub(super) fn parse<T>(column: &str, text: &str) -> Result<T>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    text.parse()
-        .map_err(|err| StoreError::Corrupt(format!("{column}: {err}")))
-}
-
-/// Parses stored JSON text.
-pub(super) fn json(column: &str, text: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(text).map_err(|err| StoreError::Corrupt(format!("{column}: {err}")))
-}
+pub(super) use crate::store::decode::{
+    INBOX_COLUMNS, MESSAGE_COLUMNS, NewOrderRow, PRODUCT_COLUMNS, Parcels, inbox_from_row,
+    message_from_row, order_from_row, parse, payment_from_row, product_from_row, select_orders,
+};
 
 /// JSON text to store.
 pub(super) fn json_text(value: &serde_json::Value) -> Result<String> {
@@ -57,60 +46,12 @@ pub(super) fn refused(err: sqlx::Error, message: impl FnOnce() -> String) -> Sto
     }
 }
 
-const ORDER_COLUMNS: &str = "o.id, o.number, o.customer_id, c.email, o.state, o.version, \
-     o.parent_order_id, o.currency, o.total_cents, o.payment_status, o.fulfillment_status, \
-     o.shipping_address, o.created_at, o.updated_at";
-
-/// `SELECT <order columns> FROM orders o JOIN customers c`, to be followed by a filter.
-pub(super) fn select_orders(prefix: &str) -> String {
-    format!("{prefix}SELECT {ORDER_COLUMNS} FROM orders o JOIN customers c ON c.id = o.customer_id")
-}
-
-pub(super) fn order_from_row(row: &SqliteRow) -> Result<Order> {
-    Ok(Order {
-        id: OrderId(row.try_get("id")?),
-        number: row.try_get("number")?,
-        customer: CustomerId(row.try_get("customer_id")?),
-        customer_email: row.try_get("email")?,
-        state: parse("orders.state", row.try_get("state")?)?,
-        version: row.try_get("version")?,
-        parent: row
-            .try_get::<Option<i64>, _>("parent_order_id")?
-            .map(OrderId),
-        currency: row.try_get("currency")?,
-        total_cents: row.try_get("total_cents")?,
-        payment_status: parse::<PaymentStatus>(
-            "orders.payment_status",
-            row.try_get("payment_status")?,
-        )?,
-        fulfillment_status: parse::<FulfillmentStatus>(
-            "orders.fulfillment_status",
-            row.try_get("fulfillment_status")?,
-        )?,
-        shipping_address: row.try_get("shipping_address")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
 pub(super) async fn order(conn: &mut SqliteConnection, id: OrderId) -> Result<Option<Order>> {
-    let sql = format!("{} WHERE o.id = ?", select_orders(""));
-    let row = sqlx::query(&sql).bind(id.0).fetch_optional(conn).await?;
-    row.as_ref().map(order_from_row).transpose()
-}
-
-/// The columns of a new order row.
-#[derive(Debug)]
-pub(super) struct OrderRow<'a> {
-    pub customer: CustomerId,
-    pub state: State,
-    pub parent: Option<OrderId>,
-    pub currency: &'a str,
-    pub total_cents: i64,
-    pub payment_status: PaymentStatus,
-    pub fulfillment_status: FulfillmentStatus,
-    pub shipping_address: Option<&'a str>,
-    pub at: DateTime<Utc>,
+    let row = sqlx::query_as::<_, OrderRow>(decode::ORDER_BY_ID)
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
+    row.map(Order::try_from).transpose()
 }
 
 /// Inserts an order at version 0 and returns its id. The id is the next one and the
@@ -118,7 +59,7 @@ pub(super) struct OrderRow<'a> {
 /// transaction makes "the next one" safe.
 pub(super) async fn insert_order(
     conn: &mut SqliteConnection,
-    row: &OrderRow<'_>,
+    row: &NewOrderRow<'_>,
 ) -> Result<OrderId> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO orders (id, number, customer_id, state, version, parent_order_id, \
@@ -143,44 +84,12 @@ pub(super) async fn insert_order(
     Ok(OrderId(id))
 }
 
-pub(super) const PRODUCT_COLUMNS: &str = "id, sku, name, price_cents, on_hand, reserved";
-
-pub(super) fn product_from_row(row: &SqliteRow) -> Result<Product> {
-    Ok(Product {
-        id: ProductId(row.try_get("id")?),
-        sku: row.try_get("sku")?,
-        name: row.try_get("name")?,
-        price_cents: row.try_get("price_cents")?,
-        on_hand: row.try_get("on_hand")?,
-        reserved: row.try_get("reserved")?,
-    })
-}
-
 pub(super) async fn items(conn: &mut SqliteConnection, id: OrderId) -> Result<Vec<OrderItem>> {
-    let rows = sqlx::query(
-        "SELECT i.id, i.order_id, i.line_no, i.product_id, p.sku, i.quantity, \
-             i.unit_price_cents, i.qty_shipped, i.qty_returned \
-         FROM order_items i JOIN products p ON p.id = i.product_id \
-         WHERE i.order_id = ? ORDER BY i.line_no",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(OrderItem {
-                id: ItemId(row.try_get("id")?),
-                order: OrderId(row.try_get("order_id")?),
-                line_no: row.try_get("line_no")?,
-                product: ProductId(row.try_get("product_id")?),
-                sku: row.try_get("sku")?,
-                quantity: row.try_get("quantity")?,
-                unit_price_cents: row.try_get("unit_price_cents")?,
-                qty_shipped: row.try_get("qty_shipped")?,
-                qty_returned: row.try_get("qty_returned")?,
-            })
-        })
-        .collect()
+    let rows = sqlx::query_as::<_, ItemRow>(decode::ITEMS_OF_ORDER)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(OrderItem::from).collect())
 }
 
 /// The payments holding a processor reference (a split child shares its parent's),
@@ -189,100 +98,27 @@ pub(super) async fn payments_by_reference(
     conn: &mut SqliteConnection,
     reference: &str,
 ) -> Result<Vec<Payment>> {
-    let rows = sqlx::query(
-        "SELECT id, order_id, attempt_no, state, amount_cents, idempotency_key, processor_ref, \
-             failure_code, fraud_review \
-         FROM payments WHERE processor_ref = ? ORDER BY id",
-    )
-    .bind(reference)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(payment_from_row).collect()
+    let rows = sqlx::query_as::<_, PaymentRow>(decode::PAYMENTS_BY_REFERENCE)
+        .bind(reference)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Payment::from).collect())
 }
 
 pub(super) async fn payments(conn: &mut SqliteConnection, id: OrderId) -> Result<Vec<Payment>> {
-    let rows = sqlx::query(
-        "SELECT id, order_id, attempt_no, state, amount_cents, idempotency_key, processor_ref, \
-             failure_code, fraud_review \
-         FROM payments WHERE order_id = ? ORDER BY attempt_no",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(payment_from_row).collect()
-}
-
-pub(super) fn payment_from_row(row: &SqliteRow) -> Result<Payment> {
-    Ok(Payment {
-        id: PaymentId(row.try_get("id")?),
-        order: OrderId(row.try_get("order_id")?),
-        attempt_no: row.try_get("attempt_no")?,
-        state: row.try_get("state")?,
-        amount_cents: row.try_get("amount_cents")?,
-        idempotency_key: row.try_get("idempotency_key")?,
-        processor_ref: row.try_get("processor_ref")?,
-        failure_code: row.try_get("failure_code")?,
-        fraud_review: row.try_get("fraud_review")?,
-    })
+    let rows = sqlx::query_as::<_, PaymentRow>(decode::PAYMENTS_OF_ORDER)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Payment::from).collect())
 }
 
 pub(super) async fn refunds(conn: &mut SqliteConnection, id: OrderId) -> Result<Vec<Refund>> {
-    let rows = sqlx::query(
-        "SELECT order_id, payment_id, amount_cents, state, reason, idempotency_key, \
-             processor_ref \
-         FROM refunds WHERE order_id = ? ORDER BY id",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Refund {
-                order: OrderId(row.try_get("order_id")?),
-                payment: PaymentId(row.try_get("payment_id")?),
-                amount_cents: row.try_get("amount_cents")?,
-                state: row.try_get("state")?,
-                reason: row.try_get("reason")?,
-                idempotency_key: row.try_get("idempotency_key")?,
-                processor_ref: row.try_get("processor_ref")?,
-            })
-        })
-        .collect()
-}
-
-/// Which parcels [`shipments_where`] reads.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Parcels<'a> {
-    /// An order's.
-    Of(OrderId),
-    /// One by id.
-    Id(ShipmentId),
-    /// The newest one with this tracking number.
-    Tracking(&'a str),
-}
-
-impl Parcels<'_> {
-    /// The condition on `s` (the shipments), with one parameter.
-    fn filter(self) -> &'static str {
-        match self {
-            Parcels::Of(_) => "s.order_id = ?",
-            Parcels::Id(_) => "s.id = ?",
-            Parcels::Tracking(_) => {
-                "s.id = (SELECT MAX(t.id) FROM shipments t WHERE t.tracking_number = ?)"
-            }
-        }
-    }
-}
-
-/// Binds the parameter of [`Parcels::filter`].
-macro_rules! bind_parcels {
-    ($query:expr, $which:expr) => {
-        match $which {
-            Parcels::Of(id) => $query.bind(id.0),
-            Parcels::Id(id) => $query.bind(id.0),
-            Parcels::Tracking(tracking) => $query.bind(tracking),
-        }
-    };
+    let rows = sqlx::query_as::<_, RefundRow>(decode::REFUNDS_OF_ORDER)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Refund::from).collect())
 }
 
 /// The order's parcels in id order, each with its lines in line id order.
@@ -299,35 +135,18 @@ pub(super) async fn shipment(
 }
 
 /// Parcels in id order, each with its lines in line id order. Two reads: callers
-/// outside a transaction give them one snapshot.
+/// outside a transaction give them one snapshot. The lines are selected by the same
+/// filter, joined to their parcels, rather than by a list of ids (SQLite binds no
+/// arrays).
 pub(super) async fn shipments_where(
     conn: &mut SqliteConnection,
     which: Parcels<'_>,
 ) -> Result<Vec<Shipment>> {
-    let sql = format!(
-        "SELECT s.id, s.order_id, s.state, s.carrier, s.tracking_number, s.shipped_at, \
-             s.delivered_at \
-         FROM shipments s WHERE {} ORDER BY s.id",
-        which.filter()
-    );
-    let rows = bind_parcels!(sqlx::query(&sql), which)
+    let sql = decode::select_shipments(which);
+    let rows: Vec<ShipmentRow> = bind_parcels!(sqlx::query_as(&sql), which)
         .fetch_all(&mut *conn)
         .await?;
-    let mut shipments = rows
-        .iter()
-        .map(|row| {
-            Ok(Shipment {
-                id: ShipmentId(row.try_get("id")?),
-                order: OrderId(row.try_get("order_id")?),
-                state: row.try_get("state")?,
-                carrier: row.try_get("carrier")?,
-                tracking_number: row.try_get("tracking_number")?,
-                items: Vec::new(),
-                shipped_at: row.try_get("shipped_at")?,
-                delivered_at: row.try_get("delivered_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut shipments: Vec<Shipment> = rows.into_iter().map(Shipment::from).collect();
     if shipments.is_empty() {
         return Ok(shipments);
     }
@@ -340,11 +159,7 @@ pub(super) async fn shipments_where(
     let lines: Vec<(i64, i64, i64)> = bind_parcels!(sqlx::query_as(&sql), which)
         .fetch_all(conn)
         .await?;
-    for (shipment, item, quantity) in lines {
-        if let Some(parcel) = shipments.iter_mut().find(|s| s.id.0 == shipment) {
-            parcel.items.push((ItemId(item), quantity));
-        }
-    }
+    decode::attach_lines(&mut shipments, lines);
     Ok(shipments)
 }
 
@@ -354,124 +169,29 @@ pub(super) async fn entity_trail(
     machine: &str,
     entity: i64,
 ) -> Result<Vec<EntityTransition>> {
-    let rows = sqlx::query(
-        "SELECT machine, entity_id, order_id, seq, event, from_state, to_state, actor_kind, \
-             actor_id, reason, is_override, machine_hash, external_id, metadata, created_at \
-         FROM entity_transitions WHERE machine = ? AND entity_id = ? ORDER BY seq",
-    )
-    .bind(machine)
-    .bind(entity)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(EntityTransition {
-                machine: row.try_get("machine")?,
-                entity: row.try_get("entity_id")?,
-                order: OrderId(row.try_get("order_id")?),
-                seq: row.try_get("seq")?,
-                event: row.try_get("event")?,
-                from: row.try_get("from_state")?,
-                to: row.try_get("to_state")?,
-                actor_kind: row.try_get("actor_kind")?,
-                actor_id: row.try_get("actor_id")?,
-                reason: row.try_get("reason")?,
-                is_override: row.try_get("is_override")?,
-                machine_hash: row.try_get("machine_hash")?,
-                external_id: row.try_get("external_id")?,
-                metadata: json("entity_transitions.metadata", row.try_get("metadata")?)?,
-                at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
-}
-
-pub(super) const INBOX_COLUMNS: &str =
-    "source, external_id, payload, received_at, processed_at, outcome";
-
-pub(super) fn inbox_from_row(row: &SqliteRow) -> Result<InboxMessage> {
-    Ok(InboxMessage {
-        source: row.try_get("source")?,
-        external_id: row.try_get("external_id")?,
-        payload: json("inbox.payload", row.try_get("payload")?)?,
-        received_at: row.try_get("received_at")?,
-        processed_at: row.try_get("processed_at")?,
-        outcome: row.try_get("outcome")?,
-    })
+    let rows = sqlx::query_as::<_, EntityTransitionRow>(decode::ENTITY_TRAIL)
+        .bind(machine)
+        .bind(entity)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(EntityTransition::try_from).collect()
 }
 
 pub(super) async fn history(
     conn: &mut SqliteConnection,
     id: OrderId,
 ) -> Result<Vec<TransitionRecord>> {
-    let rows = sqlx::query(
-        "SELECT order_id, seq, event, from_state, to_state, actor_kind, actor_id, reason, note, \
-             is_override, machine_hash, idempotency_key, metadata, created_at \
-         FROM order_transitions WHERE order_id = ? ORDER BY seq",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let reason: Option<&str> = row.try_get("reason")?;
-            Ok(TransitionRecord {
-                order: OrderId(row.try_get("order_id")?),
-                seq: row.try_get("seq")?,
-                event: parse("order_transitions.event", row.try_get("event")?)?,
-                from: parse("order_transitions.from_state", row.try_get("from_state")?)?,
-                to: parse("order_transitions.to_state", row.try_get("to_state")?)?,
-                actor_kind: parse("order_transitions.actor_kind", row.try_get("actor_kind")?)?,
-                actor_id: row.try_get("actor_id")?,
-                reason: reason
-                    .map(|r| parse("order_transitions.reason", r))
-                    .transpose()?,
-                note: row.try_get("note")?,
-                is_override: row.try_get("is_override")?,
-                machine_hash: row.try_get("machine_hash")?,
-                idempotency_key: row.try_get("idempotency_key")?,
-                metadata: json("order_transitions.metadata", row.try_get("metadata")?)?,
-                at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
+    let rows = sqlx::query_as::<_, TransitionRow>(decode::HISTORY)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(TransitionRecord::try_from).collect()
 }
 
 pub(super) async fn attempts(conn: &mut SqliteConnection, id: OrderId) -> Result<Vec<Attempt>> {
-    let rows = sqlx::query(
-        "SELECT order_id, event, actor_kind, actor_id, error_kind, error, created_at \
-         FROM transition_attempts WHERE order_id = ? ORDER BY id",
-    )
-    .bind(id.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Attempt {
-                order: OrderId(row.try_get("order_id")?),
-                event: parse("transition_attempts.event", row.try_get("event")?)?,
-                actor_kind: parse("transition_attempts.actor_kind", row.try_get("actor_kind")?)?,
-                actor_id: row.try_get("actor_id")?,
-                error_kind: row.try_get("error_kind")?,
-                error: row.try_get("error")?,
-                at: row.try_get("created_at")?,
-            })
-        })
-        .collect()
-}
-
-pub(super) const MESSAGE_COLUMNS: &str =
-    "id, aggregate_id, kind, payload, dedupe_key, attempts, created_at, delivered_at";
-
-pub(super) fn message_from_row(row: &SqliteRow) -> Result<OutboxMessage> {
-    Ok(OutboxMessage {
-        id: row.try_get("id")?,
-        aggregate: OrderId(row.try_get("aggregate_id")?),
-        kind: row.try_get("kind")?,
-        payload: json("outbox.payload", row.try_get("payload")?)?,
-        dedupe_key: row.try_get("dedupe_key")?,
-        attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
-        delivered_at: row.try_get("delivered_at")?,
-    })
+    let rows = sqlx::query_as::<_, AttemptRow>(decode::ATTEMPTS)
+        .bind(id.0)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(Attempt::try_from).collect()
 }

@@ -427,7 +427,7 @@ impl StoreTx for SqliteTx {
     ) -> Result<Order> {
         let id = rows::insert_order(
             self.conn(),
-            &rows::OrderRow {
+            &rows::NewOrderRow {
                 customer: parent.customer,
                 state,
                 parent: Some(parent.id),
