@@ -60,6 +60,44 @@ pub enum Refusal<M: Machine> {
     },
 }
 
+/// The builder methods a payment's and a parcel's command share, for a struct with
+/// the fields `actor_id`, `reason` (of type `$reason`), `at`, `external_id` and
+/// `metadata`.
+macro_rules! entity_command_builders {
+    ($command:ty, $reason:ty) => {
+        impl $command {
+            /// Who the staff member is (`support`, `admin`).
+            pub fn by(mut self, id: &str) -> Self {
+                self.actor_id = Some(id.to_owned());
+                self
+            }
+
+            pub fn reason(mut self, reason: $reason) -> Self {
+                self.reason = Some(reason);
+                self
+            }
+
+            /// When it happened, if not now.
+            pub fn at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+                self.at = Some(at);
+                self
+            }
+
+            /// The inbox message or request that caused it.
+            pub fn external_id(mut self, id: &str) -> Self {
+                self.external_id = Some(id.to_owned());
+                self
+            }
+
+            pub fn metadata(mut self, metadata: serde_json::Value) -> Self {
+                self.metadata = metadata;
+                self
+            }
+        }
+    };
+}
+pub(super) use entity_command_builders;
+
 /// Why a command for a payment's or a parcel's own machine was refused or failed;
 /// nothing of it was written.
 #[derive(Debug, thiserror::Error)]

@@ -68,16 +68,6 @@ impl PaymentCommand {
         }
     }
 
-    pub fn by(mut self, id: &str) -> PaymentCommand {
-        self.actor_id = Some(id.to_owned());
-        self
-    }
-
-    pub fn reason(mut self, reason: Reason) -> PaymentCommand {
-        self.reason = Some(reason);
-        self
-    }
-
     pub fn amount(mut self, cents: i64) -> PaymentCommand {
         self.amount_cents = Some(cents);
         self
@@ -95,22 +85,9 @@ impl PaymentCommand {
         self.reference = reference;
         self
     }
-
-    pub fn at(mut self, at: DateTime<Utc>) -> PaymentCommand {
-        self.at = Some(at);
-        self
-    }
-
-    pub fn external_id(mut self, id: &str) -> PaymentCommand {
-        self.external_id = Some(id.to_owned());
-        self
-    }
-
-    pub fn metadata(mut self, metadata: serde_json::Value) -> PaymentCommand {
-        self.metadata = metadata;
-        self
-    }
 }
+
+machine::entity_command_builders!(PaymentCommand, Reason);
 
 /// What a payment's transition did.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,6 +1,6 @@
 //! Shipments run `machines/shipment.fsm` through the same machine-level steps as
 //! orders (`machine.rs`): each parcel's row is locked after its order's, its guards and
-//! actions are [`ShipmentRules`](super::shipment_rules), and each transition appends to
+//! actions are `ShipmentRules` (`shipment_rules.rs`), and each transition appends to
 //! the parcel's own audit trail (`entity_transitions`) and the outbox in the same
 //! transaction. [`Engine::follow_parcels`] then moves the order on when its parcels
 //! call for it (the inbox does so after every carrier event): it ships once every unit
@@ -50,32 +50,9 @@ impl ShipmentCommand {
             metadata: serde_json::Value::Null,
         }
     }
-
-    pub fn by(mut self, id: &str) -> ShipmentCommand {
-        self.actor_id = Some(id.to_owned());
-        self
-    }
-
-    pub fn reason(mut self, reason: Reason) -> ShipmentCommand {
-        self.reason = Some(reason);
-        self
-    }
-
-    pub fn at(mut self, at: DateTime<Utc>) -> ShipmentCommand {
-        self.at = Some(at);
-        self
-    }
-
-    pub fn external_id(mut self, id: &str) -> ShipmentCommand {
-        self.external_id = Some(id.to_owned());
-        self
-    }
-
-    pub fn metadata(mut self, metadata: serde_json::Value) -> ShipmentCommand {
-        self.metadata = metadata;
-        self
-    }
 }
+
+machine::entity_command_builders!(ShipmentCommand, Reason);
 
 /// What a parcel's transition did.
 #[derive(Clone, Debug, PartialEq)]
