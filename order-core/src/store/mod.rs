@@ -14,6 +14,7 @@ mod entity;
 mod order_query;
 pub mod postgres;
 pub mod sqlite;
+mod statements;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -7,7 +7,7 @@ use sqlx::postgres::PgConnection;
 
 use crate::error::StoreError;
 use crate::store::entity;
-use crate::store::{NewEntityTransition, Result};
+use crate::store::{NewEntityTransition, Result, statements};
 use crate::types::{InboxMessage, ItemId, Shipment, ShipmentId};
 
 use super::rows::{self, MapRefused as _, Parcels, refused};
@@ -20,7 +20,7 @@ pub(super) async fn set_shipped(
     qty_shipped: i64,
 ) -> Result<()> {
     let done = in_savepoint!(conn, |conn| {
-        sqlx::query("UPDATE order_items SET qty_shipped = $1 WHERE id = $2")
+        sqlx::query(statements::SET_SHIPPED)
             .bind(qty_shipped)
             .bind(item.0)
             .execute(conn)
@@ -98,26 +98,15 @@ pub(super) async fn write_shipment_transition(
     .bind(row.metadata)
     .fetch_one(&mut *conn)
     .await
-    .map_err(|err| {
-        refused(err, || {
-            format!(
-                "cannot write audit row {} of shipment {}",
-                row.seq, row.entity
-            )
-        })
-    })?;
+    .map_err(|err| refused(err, || statements::audit_row_refused(row)))?;
     if written == 1 {
         return Ok(());
     }
-    let found: entity::Found = sqlx::query_as(
-        "SELECT s.order_id, s.state, (SELECT COALESCE(MAX(t.seq), 0) \
-             FROM entity_transitions t WHERE t.machine = $1 AND t.entity_id = s.id) \
-         FROM shipments s WHERE s.id = $2",
-    )
-    .bind(entity::SHIPMENT)
-    .bind(row.entity)
-    .fetch_optional(conn)
-    .await?;
+    let found: entity::Found = sqlx::query_as(statements::SHIPMENT_FOUND)
+        .bind(entity::SHIPMENT)
+        .bind(row.entity)
+        .fetch_optional(conn)
+        .await?;
     Err(entity::shipment_refusal(row, found))
 }
 
@@ -133,23 +122,18 @@ pub(super) async fn inbox_receive(
     // Text, as received (the column is TEXT on both databases).
     let payload = serde_json::to_string(payload)
         .map_err(|err| StoreError::Invalid(format!("payload: {err}")))?;
-    let done = sqlx::query(
-        "INSERT INTO inbox (source, external_id, payload, received_at, processed_at, \
-             outcome) \
-         VALUES ($1, $2, $3, $4, NULL, NULL) \
-         ON CONFLICT (source, external_id) DO NOTHING",
-    )
-    .bind(source)
-    .bind(external_id)
-    .bind(payload)
-    .bind(at)
-    .execute(conn)
-    .await
-    .map_err(|err| {
-        refused(err, || {
-            format!("cannot receive `{external_id}` from `{source}`")
-        })
-    })?;
+    let done = sqlx::query(statements::INBOX_RECEIVE)
+        .bind(source)
+        .bind(external_id)
+        .bind(payload)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot receive `{external_id}` from `{source}`")
+            })
+        })?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -182,21 +166,18 @@ pub(super) async fn inbox_done(
     outcome: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE inbox SET processed_at = $1, outcome = $2 \
-         WHERE source = $3 AND external_id = $4",
-    )
-    .bind(at)
-    .bind(outcome)
-    .bind(source)
-    .bind(external_id)
-    .execute(conn)
-    .await
-    .map_err(|err| {
-        refused(err, || {
-            format!("cannot mark `{external_id}` from `{source}` processed")
-        })
-    })?;
+    let done = sqlx::query(statements::INBOX_DONE)
+        .bind(at)
+        .bind(outcome)
+        .bind(source)
+        .bind(external_id)
+        .execute(conn)
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot mark `{external_id}` from `{source}` processed")
+            })
+        })?;
     if done.rows_affected() == 0 {
         return Err(StoreError::Invalid(format!(
             "no inbox message `{external_id}` from `{source}`"

@@ -8,19 +8,17 @@ use sqlx::postgres::PgConnection;
 
 use crate::error::StoreError;
 use crate::order::State;
-use crate::store::{NewMessage, NewTransition, Result};
+use crate::store::{NewMessage, NewTransition, Result, statements};
 use crate::types::{Order, OrderId};
 
 use super::rows::refused;
 
 /// The stored outcome of a command with this key, if one committed.
 pub(super) async fn command_outcome(conn: &mut PgConnection, key: &str) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT outcome FROM command_log WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_scalar(statements::COMMAND_OUTCOME)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Stores a command's outcome under its key; refused (not raised) when the key is taken
@@ -68,34 +66,27 @@ pub(super) async fn update_order(
             order.id, order.total_cents
         )));
     }
-    let done = sqlx::query(
-        "UPDATE orders SET state = $1, payment_status = $2, fulfillment_status = $3, \
-             shipping_address = $4, total_cents = $5, version = version + 1, \
-             updated_at = $6 \
-         WHERE id = $7 AND version = $8",
-    )
-    .bind(order.state.as_str())
-    .bind(order.payment_status.as_str())
-    .bind(order.fulfillment_status.as_str())
-    .bind(order.shipping_address.as_deref())
-    .bind(order.total_cents)
-    .bind(at)
-    .bind(order.id.0)
-    .bind(order.version)
-    .execute(conn)
-    .await
-    .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;
+    let done = sqlx::query(statements::UPDATE_ORDER)
+        .bind(order.state.as_str())
+        .bind(order.payment_status.as_str())
+        .bind(order.fulfillment_status.as_str())
+        .bind(order.shipping_address.as_deref())
+        .bind(order.total_cents)
+        .bind(at)
+        .bind(order.id.0)
+        .bind(order.version)
+        .execute(conn)
+        .await
+        .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// The highest audit sequence number of the order, 0 when it has none.
 pub(super) async fn last_seq(conn: &mut PgConnection, id: OrderId) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = $1",
-    )
-    .bind(id.0)
-    .fetch_one(conn)
-    .await?)
+    Ok(sqlx::query_scalar(statements::LAST_SEQ)
+        .bind(id.0)
+        .fetch_one(conn)
+        .await?)
 }
 
 /// Appends an order's audit row; refused (not raised) unless `row.seq` follows the

@@ -24,6 +24,7 @@ use crate::error::StoreError;
 use crate::order::State;
 use crate::store::{
     Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition, Result, StoreTx,
+    statements,
 };
 use crate::types::{
     EntityTransition, InboxMessage, ItemId, Order, OrderId, OrderItem, Payment, Product, ProductId,
@@ -246,26 +247,11 @@ impl StoreTx for PostgresTx {
     }
 
     async fn reserved_by(&mut self, order: OrderId) -> Result<Vec<(ProductId, i64)>> {
-        // Reserve +q, release -q, ship -q: what is left is still held.
-        writes::ledger_sums(
-            self.conn(),
-            "SELECT product_id, SUM(delta_reserved)::BIGINT FROM inventory_movements \
-             WHERE order_id = $1 GROUP BY product_id HAVING SUM(delta_reserved) <> 0 \
-             ORDER BY product_id",
-            order,
-        )
-        .await
+        writes::ledger_sums(self.conn(), statements::RESERVED_BY, order).await
     }
 
     async fn restocked_by(&mut self, order: OrderId) -> Result<Vec<(ProductId, i64)>> {
-        writes::ledger_sums(
-            self.conn(),
-            "SELECT product_id, SUM(delta_on_hand)::BIGINT FROM inventory_movements \
-             WHERE order_id = $1 AND kind = 'restock' GROUP BY product_id \
-             HAVING SUM(delta_on_hand) <> 0 ORDER BY product_id",
-            order,
-        )
-        .await
+        writes::ledger_sums(self.conn(), statements::RESTOCKED_BY, order).await
     }
 
     async fn payments(&mut self, order: OrderId) -> Result<Vec<Payment>> {
@@ -277,16 +263,7 @@ impl StoreTx for PostgresTx {
     }
 
     async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<Payment> {
-        let sql = format!(
-            "INSERT INTO payments (order_id, attempt_no, state, amount_cents, \
-                 idempotency_key, processor_ref, failure_code, fraud_review, created_at, \
-                 updated_at) \
-             SELECT $1, COALESCE(MAX(attempt_no), 0) + 1, 'initiated', $2, $3, NULL, NULL, \
-                 FALSE, $4, $4 \
-             FROM payments WHERE order_id = $1 \
-             RETURNING {}",
-            rows::PAYMENT_COLUMNS
-        );
+        let sql = statements::insert_payment(rows::PAYMENT_COLUMNS);
         let row = in_savepoint!(self.conn(), |conn| {
             sqlx::query(&sql)
                 .bind(payment.order.0)
@@ -301,22 +278,17 @@ impl StoreTx for PostgresTx {
 
     async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()> {
         let done = in_savepoint!(self.conn(), |conn| {
-            sqlx::query(
-                "UPDATE payments SET state = $1, amount_cents = $2, processor_ref = $3, \
-                     failure_code = $4, fraud_review = $5, updated_at = $6, \
-                     idempotency_key = $8 \
-                 WHERE id = $7",
-            )
-            .bind(&payment.state)
-            .bind(payment.amount_cents)
-            .bind(payment.processor_ref.as_deref())
-            .bind(payment.failure_code.as_deref())
-            .bind(payment.fraud_review)
-            .bind(at)
-            .bind(payment.id.0)
-            .bind(&payment.idempotency_key)
-            .execute(conn)
-            .map_err_refused(|| format!("cannot write payment {}", payment.id))
+            sqlx::query(statements::UPDATE_PAYMENT)
+                .bind(&payment.state)
+                .bind(payment.amount_cents)
+                .bind(&payment.idempotency_key)
+                .bind(payment.processor_ref.as_deref())
+                .bind(payment.failure_code.as_deref())
+                .bind(payment.fraud_review)
+                .bind(at)
+                .bind(payment.id.0)
+                .execute(conn)
+                .map_err_refused(|| format!("cannot write payment {}", payment.id))
         })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!("no payment {}", payment.id)));
@@ -330,33 +302,29 @@ impl StoreTx for PostgresTx {
 
     async fn insert_refund(&mut self, refund: &Refund, at: DateTime<Utc>) -> Result<()> {
         in_savepoint!(self.conn(), |conn| {
-            sqlx::query(
-                "INSERT INTO refunds (order_id, payment_id, amount_cents, state, reason, \
-                     idempotency_key, processor_ref, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(refund.order.0)
-            .bind(refund.payment.0)
-            .bind(refund.amount_cents)
-            .bind(&refund.state)
-            .bind(refund.reason.as_deref())
-            .bind(&refund.idempotency_key)
-            .bind(refund.processor_ref.as_deref())
-            .bind(at)
-            .execute(conn)
-            .map_err_refused(|| {
-                format!(
-                    "cannot refund {} of payment {}",
-                    refund.amount_cents, refund.payment
-                )
-            })
+            sqlx::query(statements::INSERT_REFUND)
+                .bind(refund.order.0)
+                .bind(refund.payment.0)
+                .bind(refund.amount_cents)
+                .bind(&refund.state)
+                .bind(refund.reason.as_deref())
+                .bind(&refund.idempotency_key)
+                .bind(refund.processor_ref.as_deref())
+                .bind(at)
+                .execute(conn)
+                .map_err_refused(|| {
+                    format!(
+                        "cannot refund {} of payment {}",
+                        refund.amount_cents, refund.payment
+                    )
+                })
         })?;
         Ok(())
     }
 
     async fn update_refund_state(&mut self, key: &str, state: &str) -> Result<()> {
         let done = in_savepoint!(self.conn(), |conn| {
-            sqlx::query("UPDATE refunds SET state = $1 WHERE idempotency_key = $2")
+            sqlx::query(statements::UPDATE_REFUND_STATE)
                 .bind(state)
                 .bind(key)
                 .execute(conn)
@@ -387,7 +355,7 @@ impl StoreTx for PostgresTx {
 
     async fn set_returned(&mut self, item: ItemId, qty_returned: i64) -> Result<()> {
         let done = in_savepoint!(self.conn(), |conn| {
-            sqlx::query("UPDATE order_items SET qty_returned = $1 WHERE id = $2")
+            sqlx::query(statements::SET_RETURNED)
                 .bind(qty_returned)
                 .bind(item.0)
                 .execute(conn)
@@ -417,36 +385,24 @@ impl StoreTx for PostgresTx {
 
     async fn append_entity_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
         in_savepoint!(self.conn(), |conn| {
-            sqlx::query(
-                "INSERT INTO entity_transitions (machine, entity_id, order_id, seq, event, \
-                     from_state, to_state, actor_kind, actor_id, reason, is_override, \
-                     machine_hash, external_id, metadata, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(row.machine)
-            .bind(row.entity)
-            .bind(row.order.0)
-            .bind(row.seq)
-            .bind(row.event)
-            .bind(row.from)
-            .bind(row.to)
-            .bind(row.actor_kind)
-            .bind(row.actor_id)
-            .bind(row.reason)
-            .bind(row.is_override)
-            .bind(row.machine_hash)
-            .bind(row.external_id)
-            .bind(row.metadata)
-            .bind(row.at)
-            .execute(conn)
-            .map_err_refused(|| {
-                format!(
-                    "cannot write audit row {} of {} {}",
-                    row.seq,
-                    row.machine.to_lowercase(),
-                    row.entity
-                )
-            })
+            sqlx::query(statements::INSERT_ENTITY_TRANSITION)
+                .bind(row.machine)
+                .bind(row.entity)
+                .bind(row.order.0)
+                .bind(row.seq)
+                .bind(row.event)
+                .bind(row.from)
+                .bind(row.to)
+                .bind(row.actor_kind)
+                .bind(row.actor_id)
+                .bind(row.reason)
+                .bind(row.is_override)
+                .bind(row.machine_hash)
+                .bind(row.external_id)
+                .bind(row.metadata)
+                .bind(row.at)
+                .execute(conn)
+                .map_err_refused(|| statements::audit_row_refused(row))
         })?;
         Ok(())
     }
@@ -524,16 +480,13 @@ impl StoreTx for PostgresTx {
         at: DateTime<Utc>,
     ) -> Result<()> {
         in_savepoint!(self.conn(), |conn| {
-            sqlx::query(
-                "INSERT INTO order_notes (order_id, author, body, created_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(order.0)
-            .bind(author)
-            .bind(body)
-            .bind(at)
-            .execute(conn)
-            .map_err_refused(|| format!("cannot add a note to order {order}"))
+            sqlx::query(statements::INSERT_NOTE)
+                .bind(order.0)
+                .bind(author)
+                .bind(body)
+                .bind(at)
+                .execute(conn)
+                .map_err_refused(|| format!("cannot add a note to order {order}"))
         })
         .map(|_| ())
     }
@@ -597,21 +550,21 @@ impl StoreTx for PostgresTx {
     }
 
     async fn savepoint(&mut self) -> Result<()> {
-        sqlx::query("SAVEPOINT bulk_order")
+        sqlx::query(statements::SAVEPOINT)
             .execute(self.conn())
             .await?;
         Ok(())
     }
 
     async fn release_savepoint(&mut self) -> Result<()> {
-        sqlx::query("RELEASE SAVEPOINT bulk_order")
+        sqlx::query(statements::RELEASE_SAVEPOINT)
             .execute(self.conn())
             .await?;
         Ok(())
     }
 
     async fn rollback_to_savepoint(&mut self) -> Result<()> {
-        sqlx::query("ROLLBACK TO SAVEPOINT bulk_order")
+        sqlx::query(statements::ROLLBACK_TO_SAVEPOINT)
             .execute(self.conn())
             .await?;
         Ok(())

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 
 use crate::error::StoreError;
-use crate::store::Result;
+use crate::store::{Result, statements};
 use crate::types::{ItemId, OrderId, ProductId, ShipmentId};
 
 use super::rows::refused;
@@ -43,8 +43,8 @@ pub(super) async fn insert_items(
     Ok(())
 }
 
-/// Sums of one ledger column of an order's movements per product, non-zero ones only.
-/// `sql` selects `(product_id, SUM(...)::BIGINT)` for order `$1`.
+/// Sums of one ledger column of an order's movements per product, non-zero ones only:
+/// `sql` is [`statements::RESERVED_BY`] or [`statements::RESTOCKED_BY`].
 pub(super) async fn ledger_sums(
     conn: &mut PgConnection,
     sql: &str,
@@ -67,44 +67,34 @@ pub(super) async fn ship(
             "a shipment needs at least one line".to_owned(),
         ));
     }
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO shipments (order_id, state, carrier, tracking_number, shipped_at, \
-             delivered_at) \
-         VALUES ($1, 'label_created', $2, $3, $4, NULL) RETURNING id",
-    )
-    .bind(order.0)
-    .bind(carrier)
-    .bind(tracking)
-    .bind(at)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|err| refused(err, || format!("cannot ship order {order}")))?;
-    for (item, qty) in items {
-        let done = sqlx::query(
-            "UPDATE order_items SET qty_shipped = qty_shipped + $1 \
-             WHERE id = $2 AND order_id = $3",
-        )
-        .bind(qty)
-        .bind(item.0)
+    let id: i64 = sqlx::query_scalar(statements::INSERT_SHIPMENT)
         .bind(order.0)
-        .execute(&mut *conn)
+        .bind(carrier)
+        .bind(tracking)
+        .bind(at)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
+        .map_err(|err| refused(err, || format!("cannot ship order {order}")))?;
+    for (item, qty) in items {
+        let done = sqlx::query(statements::SHIP_LINE)
+            .bind(qty)
+            .bind(item.0)
+            .bind(order.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!(
                 "line {item} is not on order {order}"
             )));
         }
-        sqlx::query(
-            "INSERT INTO shipment_items (shipment_id, order_item_id, quantity) \
-             VALUES ($1, $2, $3)",
-        )
-        .bind(id)
-        .bind(item.0)
-        .bind(qty)
-        .execute(&mut *conn)
-        .await
-        .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
+        sqlx::query(statements::INSERT_SHIPMENT_ITEM)
+            .bind(id)
+            .bind(item.0)
+            .bind(qty)
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
     }
     Ok(ShipmentId(id))
 }
@@ -114,7 +104,7 @@ pub(super) async fn replace_lines(
     order: OrderId,
     items: &[(ProductId, i64, i64)],
 ) -> Result<()> {
-    sqlx::query("DELETE FROM order_items WHERE order_id = $1")
+    sqlx::query(statements::DELETE_ITEMS)
         .bind(order.0)
         .execute(&mut *conn)
         .await
@@ -132,17 +122,12 @@ pub(super) async fn move_lines(
     to: OrderId,
 ) -> Result<()> {
     for item in items {
-        // Numbered after the target's last line, so line numbers never clash.
-        let done = sqlx::query(
-            "UPDATE order_items SET order_id = $1, line_no = \
-                 (SELECT COALESCE(MAX(line_no), 0) + 1 FROM order_items WHERE order_id = $1) \
-             WHERE id = $2",
-        )
-        .bind(to.0)
-        .bind(item.0)
-        .execute(&mut *conn)
-        .await
-        .map_err(|err| refused(err, || format!("cannot move line {item} to order {to}")))?;
+        let done = sqlx::query(statements::MOVE_ITEM)
+            .bind(to.0)
+            .bind(item.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| refused(err, || format!("cannot move line {item} to order {to}")))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!("no order line {item}")));
         }

@@ -7,7 +7,7 @@ use sqlx::sqlite::SqliteConnection;
 
 use crate::error::StoreError;
 use crate::store::entity;
-use crate::store::{NewEntityTransition, Result};
+use crate::store::{NewEntityTransition, Result, statements};
 use crate::types::{InboxMessage, ItemId, Shipment, ShipmentId};
 
 use super::rows::{self, Parcels, refused};
@@ -19,7 +19,7 @@ pub(super) async fn set_shipped(
     item: ItemId,
     qty_shipped: i64,
 ) -> Result<()> {
-    let done = sqlx::query("UPDATE order_items SET qty_shipped = ? WHERE id = ?")
+    let done = sqlx::query(statements::SET_SHIPPED)
         .bind(qty_shipped)
         .bind(item.0)
         .execute(conn)
@@ -75,23 +75,18 @@ pub(super) async fn inbox_receive(
     at: DateTime<Utc>,
 ) -> Result<bool> {
     let payload = rows::json_text(payload)?;
-    let done = sqlx::query(
-        "INSERT INTO inbox (source, external_id, payload, received_at, processed_at, \
-             outcome) \
-         VALUES (?, ?, ?, ?, NULL, NULL) \
-         ON CONFLICT (source, external_id) DO NOTHING",
-    )
-    .bind(source)
-    .bind(external_id)
-    .bind(payload)
-    .bind(at)
-    .execute(conn)
-    .await
-    .map_err(|err| {
-        refused(err, || {
-            format!("cannot receive `{external_id}` from `{source}`")
-        })
-    })?;
+    let done = sqlx::query(statements::INBOX_RECEIVE)
+        .bind(source)
+        .bind(external_id)
+        .bind(payload)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map_err(|err| {
+            refused(err, || {
+                format!("cannot receive `{external_id}` from `{source}`")
+            })
+        })?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -102,6 +97,7 @@ pub(super) async fn inbox_pending(
     source: &str,
     limit: i64,
 ) -> Result<Vec<InboxMessage>> {
+    // SQLite compares text byte-wise already, where PostgreSQL needs `COLLATE "C"`.
     let sql = format!(
         "SELECT {} FROM inbox WHERE source = ? AND processed_at IS NULL \
          ORDER BY received_at, external_id LIMIT ?",
@@ -123,15 +119,13 @@ pub(super) async fn inbox_done(
     outcome: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE inbox SET processed_at = ?, outcome = ? WHERE source = ? AND external_id = ?",
-    )
-    .bind(at)
-    .bind(outcome)
-    .bind(source)
-    .bind(external_id)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query(statements::INBOX_DONE)
+        .bind(at)
+        .bind(outcome)
+        .bind(source)
+        .bind(external_id)
+        .execute(conn)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::Invalid(format!(
             "no inbox message `{external_id}` from `{source}`"

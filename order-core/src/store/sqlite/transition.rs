@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteConnection;
 
 use crate::order::State;
-use crate::store::{NewMessage, NewTransition, Result};
+use crate::store::{NewMessage, NewTransition, Result, statements};
 use crate::types::{Order, OrderId};
 
 use super::rows::{self, refused};
@@ -15,12 +15,10 @@ pub(super) async fn command_outcome(
     conn: &mut SqliteConnection,
     key: &str,
 ) -> Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar("SELECT outcome FROM command_log WHERE idempotency_key = ?")
-            .bind(key)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_scalar(statements::COMMAND_OUTCOME)
+        .bind(key)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// Stores a command's outcome under its key; a taken key is refused.
@@ -51,35 +49,27 @@ pub(super) async fn update_order(
     order: &Order,
     at: DateTime<Utc>,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE orders SET state = ?, payment_status = ?, fulfillment_status = ?, \
-             shipping_address = ?, total_cents = ?, version = version + 1, updated_at = ? \
-         WHERE id = ? AND version = ?",
-    )
-    .bind(order.state.as_str())
-    .bind(order.payment_status.as_str())
-    .bind(order.fulfillment_status.as_str())
-    .bind(order.shipping_address.as_deref())
-    .bind(order.total_cents)
-    .bind(at)
-    .bind(order.id.0)
-    .bind(order.version)
-    .execute(conn)
-    .await
-    .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;
+    let done = sqlx::query(statements::UPDATE_ORDER)
+        .bind(order.state.as_str())
+        .bind(order.payment_status.as_str())
+        .bind(order.fulfillment_status.as_str())
+        .bind(order.shipping_address.as_deref())
+        .bind(order.total_cents)
+        .bind(at)
+        .bind(order.id.0)
+        .bind(order.version)
+        .execute(conn)
+        .await
+        .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;
     Ok(done.rows_affected() == 1)
 }
 
 /// The highest audit sequence number of the order, 0 when it has none.
 pub(super) async fn last_seq(conn: &mut SqliteConnection, id: OrderId) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) FROM order_transitions WHERE order_id = ?",
-        )
+    Ok(sqlx::query_scalar(statements::LAST_SEQ)
         .bind(id.0)
         .fetch_one(conn)
-        .await?,
-    )
+        .await?)
 }
 
 /// Appends an order's audit row (the schema's trigger checks its sequence number).

@@ -11,8 +11,10 @@ use sqlx::{QueryBuilder, Sqlite, Transaction};
 
 use crate::error::StoreError;
 use crate::order::State;
+use crate::store::decode::PAYMENT_COLUMNS;
 use crate::store::{
     Movement, NewEntityTransition, NewMessage, NewPayment, NewTransition, Result, StoreTx,
+    statements,
 };
 use crate::types::{
     EntityTransition, InboxMessage, ItemId, Order, OrderId, OrderItem, Payment, Product, ProductId,
@@ -195,26 +197,11 @@ impl StoreTx for SqliteTx {
     }
 
     async fn reserved_by(&mut self, order: OrderId) -> Result<Vec<(ProductId, i64)>> {
-        // Reserve +q, release -q, ship -q: what is left is still held.
-        writes::ledger_sums(
-            self.conn(),
-            "SELECT product_id, SUM(delta_reserved) FROM inventory_movements \
-             WHERE order_id = ? GROUP BY product_id HAVING SUM(delta_reserved) <> 0 \
-             ORDER BY product_id",
-            order,
-        )
-        .await
+        writes::ledger_sums(self.conn(), statements::RESERVED_BY, order).await
     }
 
     async fn restocked_by(&mut self, order: OrderId) -> Result<Vec<(ProductId, i64)>> {
-        writes::ledger_sums(
-            self.conn(),
-            "SELECT product_id, SUM(delta_on_hand) FROM inventory_movements \
-             WHERE order_id = ? AND kind = 'restock' GROUP BY product_id \
-             HAVING SUM(delta_on_hand) <> 0 ORDER BY product_id",
-            order,
-        )
-        .await
+        writes::ledger_sums(self.conn(), statements::RESTOCKED_BY, order).await
     }
 
     async fn payments(&mut self, order: OrderId) -> Result<Vec<Payment>> {
@@ -226,47 +213,35 @@ impl StoreTx for SqliteTx {
     }
 
     async fn insert_payment(&mut self, payment: &NewPayment<'_>) -> Result<Payment> {
-        let row = sqlx::query(
-            "INSERT INTO payments (order_id, attempt_no, state, amount_cents, idempotency_key, \
-                 processor_ref, failure_code, fraud_review, created_at, updated_at) \
-             SELECT ?, COALESCE(MAX(attempt_no), 0) + 1, 'initiated', ?, ?, NULL, NULL, 0, ?, ? \
-             FROM payments WHERE order_id = ? \
-             RETURNING id, order_id, attempt_no, state, amount_cents, idempotency_key, \
-                 processor_ref, failure_code, fraud_review",
-        )
-        .bind(payment.order.0)
-        .bind(payment.amount_cents)
-        .bind(payment.idempotency_key)
-        .bind(payment.at)
-        .bind(payment.at)
-        .bind(payment.order.0)
-        .fetch_one(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!("cannot add a payment to order {}", payment.order)
-            })
-        })?;
+        let sql = statements::insert_payment(PAYMENT_COLUMNS);
+        let row = sqlx::query(&sql)
+            .bind(payment.order.0)
+            .bind(payment.amount_cents)
+            .bind(payment.idempotency_key)
+            .bind(payment.at)
+            .fetch_one(self.conn())
+            .await
+            .map_err(|err| {
+                refused(err, || {
+                    format!("cannot add a payment to order {}", payment.order)
+                })
+            })?;
         rows::payment_from_row(&row)
     }
 
     async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE payments SET state = ?, amount_cents = ?, idempotency_key = ?, \
-                 processor_ref = ?, failure_code = ?, fraud_review = ?, updated_at = ? \
-             WHERE id = ?",
-        )
-        .bind(&payment.state)
-        .bind(payment.amount_cents)
-        .bind(&payment.idempotency_key)
-        .bind(payment.processor_ref.as_deref())
-        .bind(payment.failure_code.as_deref())
-        .bind(payment.fraud_review)
-        .bind(at)
-        .bind(payment.id.0)
-        .execute(self.conn())
-        .await
-        .map_err(|err| refused(err, || format!("cannot write payment {}", payment.id)))?;
+        let done = sqlx::query(statements::UPDATE_PAYMENT)
+            .bind(&payment.state)
+            .bind(payment.amount_cents)
+            .bind(&payment.idempotency_key)
+            .bind(payment.processor_ref.as_deref())
+            .bind(payment.failure_code.as_deref())
+            .bind(payment.fraud_review)
+            .bind(at)
+            .bind(payment.id.0)
+            .execute(self.conn())
+            .await
+            .map_err(|err| refused(err, || format!("cannot write payment {}", payment.id)))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!("no payment {}", payment.id)));
         }
@@ -278,34 +253,30 @@ impl StoreTx for SqliteTx {
     }
 
     async fn insert_refund(&mut self, refund: &Refund, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO refunds (order_id, payment_id, amount_cents, state, reason, \
-                 idempotency_key, processor_ref, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(refund.order.0)
-        .bind(refund.payment.0)
-        .bind(refund.amount_cents)
-        .bind(&refund.state)
-        .bind(refund.reason.as_deref())
-        .bind(&refund.idempotency_key)
-        .bind(refund.processor_ref.as_deref())
-        .bind(at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| {
-            refused(err, || {
-                format!(
-                    "cannot refund {} of payment {}",
-                    refund.amount_cents, refund.payment
-                )
-            })
-        })?;
+        sqlx::query(statements::INSERT_REFUND)
+            .bind(refund.order.0)
+            .bind(refund.payment.0)
+            .bind(refund.amount_cents)
+            .bind(&refund.state)
+            .bind(refund.reason.as_deref())
+            .bind(&refund.idempotency_key)
+            .bind(refund.processor_ref.as_deref())
+            .bind(at)
+            .execute(self.conn())
+            .await
+            .map_err(|err| {
+                refused(err, || {
+                    format!(
+                        "cannot refund {} of payment {}",
+                        refund.amount_cents, refund.payment
+                    )
+                })
+            })?;
         Ok(())
     }
 
     async fn update_refund_state(&mut self, key: &str, state: &str) -> Result<()> {
-        let done = sqlx::query("UPDATE refunds SET state = ? WHERE idempotency_key = ?")
+        let done = sqlx::query(statements::UPDATE_REFUND_STATE)
             .bind(state)
             .bind(key)
             .execute(self.conn())
@@ -336,7 +307,7 @@ impl StoreTx for SqliteTx {
     }
 
     async fn set_returned(&mut self, item: ItemId, qty_returned: i64) -> Result<()> {
-        let done = sqlx::query("UPDATE order_items SET qty_returned = ? WHERE id = ?")
+        let done = sqlx::query(statements::SET_RETURNED)
             .bind(qty_returned)
             .bind(item.0)
             .execute(self.conn())
@@ -452,35 +423,33 @@ impl StoreTx for SqliteTx {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO order_notes (order_id, author, body, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(order.0)
-        .bind(author)
-        .bind(body)
-        .bind(at)
-        .execute(self.conn())
-        .await
-        .map_err(|err| refused(err, || format!("cannot add a note to order {order}")))?;
+        sqlx::query(statements::INSERT_NOTE)
+            .bind(order.0)
+            .bind(author)
+            .bind(body)
+            .bind(at)
+            .execute(self.conn())
+            .await
+            .map_err(|err| refused(err, || format!("cannot add a note to order {order}")))?;
         Ok(())
     }
 
     async fn savepoint(&mut self) -> Result<()> {
-        sqlx::query("SAVEPOINT bulk_order")
+        sqlx::query(statements::SAVEPOINT)
             .execute(self.conn())
             .await?;
         Ok(())
     }
 
     async fn release_savepoint(&mut self) -> Result<()> {
-        sqlx::query("RELEASE SAVEPOINT bulk_order")
+        sqlx::query(statements::RELEASE_SAVEPOINT)
             .execute(self.conn())
             .await?;
         Ok(())
     }
 
     async fn rollback_to_savepoint(&mut self) -> Result<()> {
-        sqlx::query("ROLLBACK TO SAVEPOINT bulk_order")
+        sqlx::query(statements::ROLLBACK_TO_SAVEPOINT)
             .execute(self.conn())
             .await?;
         Ok(())

@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteConnection;
 
 use crate::error::StoreError;
 use crate::store::entity::{self, SHIPMENT};
-use crate::store::{Movement, NewEntityTransition, Result};
+use crate::store::{Movement, NewEntityTransition, Result, statements};
 use crate::types::{ItemId, OrderId, ProductId, ShipmentId};
 
 use super::rows::refused;
@@ -65,7 +65,8 @@ pub(super) async fn ledger(
     Ok(())
 }
 
-/// Sums of one ledger column of an order's movements per product, non-zero ones only.
+/// Sums of one ledger column of an order's movements per product, non-zero ones only:
+/// `sql` is [`statements::RESERVED_BY`] or [`statements::RESTOCKED_BY`].
 pub(super) async fn ledger_sums(
     conn: &mut SqliteConnection,
     sql: &str,
@@ -88,44 +89,34 @@ pub(super) async fn ship(
             "a shipment needs at least one line".to_owned(),
         ));
     }
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO shipments (order_id, state, carrier, tracking_number, shipped_at, \
-             delivered_at) \
-         VALUES (?, 'label_created', ?, ?, ?, NULL) RETURNING id",
-    )
-    .bind(order.0)
-    .bind(carrier)
-    .bind(tracking)
-    .bind(at)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(|err| refused(err, || format!("cannot ship order {order}")))?;
-    for (item, qty) in items {
-        let done = sqlx::query(
-            "UPDATE order_items SET qty_shipped = qty_shipped + ? \
-             WHERE id = ? AND order_id = ?",
-        )
-        .bind(qty)
-        .bind(item.0)
+    let id: i64 = sqlx::query_scalar(statements::INSERT_SHIPMENT)
         .bind(order.0)
-        .execute(&mut *conn)
+        .bind(carrier)
+        .bind(tracking)
+        .bind(at)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
+        .map_err(|err| refused(err, || format!("cannot ship order {order}")))?;
+    for (item, qty) in items {
+        let done = sqlx::query(statements::SHIP_LINE)
+            .bind(qty)
+            .bind(item.0)
+            .bind(order.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!(
                 "line {item} is not on order {order}"
             )));
         }
-        sqlx::query(
-            "INSERT INTO shipment_items (shipment_id, order_item_id, quantity) \
-             VALUES (?, ?, ?)",
-        )
-        .bind(id)
-        .bind(item.0)
-        .bind(qty)
-        .execute(&mut *conn)
-        .await
-        .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
+        sqlx::query(statements::INSERT_SHIPMENT_ITEM)
+            .bind(id)
+            .bind(item.0)
+            .bind(qty)
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| refused(err, || format!("cannot ship {qty} of line {item}")))?;
     }
     Ok(ShipmentId(id))
 }
@@ -161,15 +152,11 @@ pub(super) async fn shipment_transition(
         })
     })?;
     if moved.rows_affected() == 0 {
-        let found: entity::Found = sqlx::query_as(
-            "SELECT s.order_id, s.state, (SELECT COALESCE(MAX(t.seq), 0) \
-                 FROM entity_transitions t WHERE t.machine = ? AND t.entity_id = s.id) \
-             FROM shipments s WHERE s.id = ?",
-        )
-        .bind(SHIPMENT)
-        .bind(row.entity)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let found: entity::Found = sqlx::query_as(statements::SHIPMENT_FOUND)
+            .bind(SHIPMENT)
+            .bind(row.entity)
+            .fetch_optional(&mut *conn)
+            .await?;
         return Err(entity::shipment_refusal(row, found));
     }
     entity_transition(conn, row, metadata).await
@@ -181,39 +168,25 @@ pub(super) async fn entity_transition(
     row: &NewEntityTransition<'_>,
     metadata: &str,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO entity_transitions (machine, entity_id, order_id, seq, event, \
-             from_state, to_state, actor_kind, actor_id, reason, is_override, machine_hash, \
-             external_id, metadata, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(row.machine)
-    .bind(row.entity)
-    .bind(row.order.0)
-    .bind(row.seq)
-    .bind(row.event)
-    .bind(row.from)
-    .bind(row.to)
-    .bind(row.actor_kind)
-    .bind(row.actor_id)
-    .bind(row.reason)
-    .bind(row.is_override)
-    .bind(row.machine_hash)
-    .bind(row.external_id)
-    .bind(metadata)
-    .bind(row.at)
-    .execute(conn)
-    .await
-    .map_err(|err| {
-        refused(err, || {
-            format!(
-                "cannot write audit row {} of {} {}",
-                row.seq,
-                row.machine.to_lowercase(),
-                row.entity
-            )
-        })
-    })?;
+    sqlx::query(statements::INSERT_ENTITY_TRANSITION)
+        .bind(row.machine)
+        .bind(row.entity)
+        .bind(row.order.0)
+        .bind(row.seq)
+        .bind(row.event)
+        .bind(row.from)
+        .bind(row.to)
+        .bind(row.actor_kind)
+        .bind(row.actor_id)
+        .bind(row.reason)
+        .bind(row.is_override)
+        .bind(row.machine_hash)
+        .bind(row.external_id)
+        .bind(metadata)
+        .bind(row.at)
+        .execute(conn)
+        .await
+        .map_err(|err| refused(err, || statements::audit_row_refused(row)))?;
     Ok(())
 }
 
@@ -222,7 +195,7 @@ pub(super) async fn replace_lines(
     order: OrderId,
     items: &[(ProductId, i64, i64)],
 ) -> Result<()> {
-    sqlx::query("DELETE FROM order_items WHERE order_id = ?")
+    sqlx::query(statements::DELETE_ITEMS)
         .bind(order.0)
         .execute(&mut *conn)
         .await
@@ -240,17 +213,12 @@ pub(super) async fn move_lines(
     to: OrderId,
 ) -> Result<()> {
     for item in items {
-        // Numbered after the target's last line, so line numbers never clash.
-        let done = sqlx::query(
-            "UPDATE order_items SET order_id = ?1, line_no = \
-                 (SELECT COALESCE(MAX(line_no), 0) + 1 FROM order_items WHERE order_id = ?1) \
-             WHERE id = ?2",
-        )
-        .bind(to.0)
-        .bind(item.0)
-        .execute(&mut *conn)
-        .await
-        .map_err(|err| refused(err, || format!("cannot move line {item} to order {to}")))?;
+        let done = sqlx::query(statements::MOVE_ITEM)
+            .bind(to.0)
+            .bind(item.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(|err| refused(err, || format!("cannot move line {item} to order {to}")))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Invalid(format!("no order line {item}")));
         }
