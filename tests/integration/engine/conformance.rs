@@ -2,21 +2,23 @@
 //! of async checks of the `Store`/`StoreTx` contract (the doc comments of
 //! `order_core::store`), each given a freshly migrated, empty store as `Arc<dyn Store>`,
 //! and `conformance!` to instantiate every check as a `#[tokio::test]` for one adapter.
+//! A behaviour every adapter shares is checked here once, not in each adapter's tests.
 //!
-//! Everything adapter-specific lives behind [`RawSql`]: a statement runner (built from
-//! `SqliteStore::pool()` here) and the statements that lift the audit trails'
-//! append-only guards, so that a check can break stored data on purpose. The statements
-//! the checks issue themselves are plain SQL that SQLite and PostgreSQL both accept.
-//! The PostgreSQL adapter instantiates the same suite with its own store and hook:
+//! Everything adapter-specific lives behind [`RawSql`]: a statement runner and a counter
+//! (built from `SqliteStore::pool()` here), the statements that lift the append-only
+//! guards, so that a check can break stored data on purpose, and the database's words
+//! for a CHECK constraint's refusal. The statements the checks issue themselves are
+//! plain SQL that SQLite and PostgreSQL both accept. The PostgreSQL adapter
+//! instantiates the same suite with its own store and hook:
 //! `conformance!(postgres, make_pg_store(), pg_raw);`.
 //!
 //! The checks never read through the store while one of its transactions is open (an
 //! in-memory SQLite store has a single connection), and never reuse a transaction after
-//! a statement in it failed (PostgreSQL aborts such a transaction): each refusal gets a
-//! transaction of its own, rolled back. The checks of `write_shipment_transition`,
-//! `set_shipped` and `inbox_done` test the trait's promise instead, that a refusal
-//! (`StoreError::Invalid`) leaves the transaction usable: they are refused several times
-//! in one transaction, then write and commit in it.
+//! a statement in it failed other than by a refusal (PostgreSQL aborts such a
+//! transaction). The trait promises that a refusal (`StoreError::Invalid`) leaves the
+//! transaction usable on every adapter, so many checks are refused several times in
+//! one transaction, then write and commit in it; a refusal checked after a commit gets
+//! a transaction of its own, rolled back.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -35,23 +37,47 @@ use order_core::{
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-type Exec =
-    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+/// A raw SQL runner: the database's answer, or its error as text.
+type Raw<T> =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<T, String>> + Send>> + Send + Sync>;
 
 /// The adapter-specific hook: raw SQL against the store's database.
 struct RawSql {
     /// Runs one statement; the database's error as text.
-    exec: Exec,
+    exec: Raw<()>,
+    /// Runs a query of one integer (a `COUNT(*)`), for what the store's API does not
+    /// show: customers, notes, ledger rows.
+    count: Raw<i64>,
     /// Statements that lift the database's refusal of UPDATE and DELETE on
     /// `order_transitions`, so that a check can break the audit trail.
     lift_audit_guard: &'static [&'static str],
     /// The same for `entity_transitions`, the trails of payments and shipments.
     lift_entity_guard: &'static [&'static str],
+    /// The same for `inventory_movements`, the stock ledger.
+    lift_ledger_guard: &'static [&'static str],
+    /// The database's words when a CHECK constraint refuses a row.
+    check_refusal: &'static str,
 }
 
 impl RawSql {
     async fn exec(&self, sql: impl Into<String>) -> Result<(), String> {
         (self.exec)(sql.into()).await
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        let found = (self.count)(sql.to_owned()).await;
+        found.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs `sql`, which the database must refuse in words that contain `words`.
+    async fn refuses(&self, sql: &str, words: &str) {
+        match self.exec(sql).await {
+            Err(err) => assert!(
+                err.contains(words),
+                "`{sql}` refused, not saying `{words}`: {err}"
+            ),
+            Ok(()) => panic!("the database ran `{sql}`"),
+        }
     }
 
     async fn lift_audit_guard(&self) {
@@ -60,6 +86,10 @@ impl RawSql {
 
     async fn lift_entity_guard(&self) {
         self.run_all(self.lift_entity_guard).await;
+    }
+
+    async fn lift_ledger_guard(&self) {
+        self.run_all(self.lift_ledger_guard).await;
     }
 
     async fn run_all(&self, statements: &[&str]) {
@@ -80,6 +110,8 @@ macro_rules! conformance {
             migrate_is_idempotent,
             catalog_and_staff,
             create_order_prices_numbers_and_totals,
+            a_split_moves_lines_into_a_child_order,
+            queries_combine_every_filter,
             a_dropped_or_rolled_back_transaction_leaves_nothing,
             commit_persists_and_update_order_compares_and_sets,
             transition_reads_agree_with_the_calls_they_replace,
@@ -87,18 +119,22 @@ macro_rules! conformance {
             move_stock_applies_each_kind_with_its_ledger_row,
             lock_products_returns_them_in_id_order,
             reserved_never_exceeds_on_hand,
+            the_inventory_ledger_is_append_only,
             audit_trail_round_trips_in_seq_order,
             the_audit_trail_is_append_only,
+            an_unknown_name_in_the_trail_is_corrupt_data,
             outbox_enqueues_dedupes_and_delivers,
             command_log_records_an_outcome_once,
             payments_round_trip,
             payments_are_found_by_processor_reference,
             refunds_round_trip_within_the_captured_amount,
+            the_database_keeps_refunds_within_the_capture,
             shipments_round_trip,
             attempts_are_recorded_oldest_first,
             verify_is_clean_on_consistent_data,
             verify_reports_a_tampered_product_counter,
             verify_reports_a_broken_audit_sequence,
+            verify_reports_tampered_states_counters_and_reservations,
             shipment_transitions_move_the_parcel_and_append_its_trail,
             shipment_transition_refusals_write_nothing_and_keep_the_tx,
             the_entity_trail_is_append_only,
@@ -141,16 +177,34 @@ async fn sqlite_file() -> (SqliteStore, Option<TempDir>) {
     sqlite(&url, Some(dir)).await
 }
 
-fn sqlite_raw(store: &SqliteStore) -> RawSql {
-    let pool = store.pool().clone();
-    RawSql {
-        exec: Arc::new(move |sql: String| {
+/// The statement runner and the counter of [`RawSql`] on a sqlx pool: the same code for
+/// both databases, whose pools differ in type only.
+macro_rules! pool_runners {
+    ($pool:expr) => {{
+        let (pool, counting) = ($pool.clone(), $pool.clone());
+        let exec: Raw<()> = Arc::new(move |sql: String| {
             let pool = pool.clone();
             Box::pin(async move {
                 let done = sqlx::query(&sql).execute(&pool).await;
                 done.map(drop).map_err(|err| err.to_string())
             })
-        }),
+        });
+        let count: Raw<i64> = Arc::new(move |sql: String| {
+            let pool = counting.clone();
+            Box::pin(async move {
+                let found = sqlx::query_scalar(&sql).fetch_one(&pool).await;
+                found.map_err(|err| err.to_string())
+            })
+        });
+        (exec, count)
+    }};
+}
+
+fn sqlite_raw(store: &SqliteStore) -> RawSql {
+    let (exec, count) = pool_runners!(store.pool());
+    RawSql {
+        exec,
+        count,
         lift_audit_guard: &[
             "DROP TRIGGER order_transitions_no_update",
             "DROP TRIGGER order_transitions_no_delete",
@@ -159,6 +213,11 @@ fn sqlite_raw(store: &SqliteStore) -> RawSql {
             "DROP TRIGGER entity_transitions_no_update",
             "DROP TRIGGER entity_transitions_no_delete",
         ],
+        lift_ledger_guard: &[
+            "DROP TRIGGER inventory_movements_no_update",
+            "DROP TRIGGER inventory_movements_no_delete",
+        ],
+        check_refusal: "CHECK constraint failed",
     }
 }
 
@@ -185,9 +244,19 @@ macro_rules! refused {
 
 #[track_caller]
 fn assert_invalid<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    assert_invalid_saying(result, "", what);
+}
+
+/// `result` must be `StoreError::Invalid` in words that contain `words`.
+#[track_caller]
+fn assert_invalid_saying<T: std::fmt::Debug>(
+    result: Result<T, StoreError>,
+    words: &str,
+    what: &str,
+) {
     match result {
-        Err(StoreError::Invalid(_)) => {}
-        other => panic!("{what}: expected StoreError::Invalid, got {other:?}"),
+        Err(StoreError::Invalid(message)) if message.contains(words) => {}
+        other => panic!("{what}: expected StoreError::Invalid saying `{words}`, got {other:?}"),
     }
 }
 
@@ -267,17 +336,36 @@ fn row(order: OrderId, seq: i64, event: Event, from: State, to: State) -> NewTra
     }
 }
 
-/// Moves `order` along `path` with one audit row per step, committed.
+/// Moves `order` along `path` with one audit row per step, committed, each row at
+/// minute `seq`.
 async fn walk(store: &dyn Store, order: OrderId, path: &[(Event, State)]) {
+    walk_timed(store, order, path, at).await;
+}
+
+/// Moves `order` one step at minute `minute`, committed; the order as stored after.
+async fn step_at(store: &dyn Store, order: OrderId, step: (Event, State), minute: i64) -> Order {
+    walk_timed(store, order, &[step], |_| at(minute)).await;
+    ok!(store.order(order)).expect("the order exists")
+}
+
+/// [`walk`] with each row, and the order's write, at `when(seq)`.
+async fn walk_timed(
+    store: &dyn Store,
+    order: OrderId,
+    path: &[(Event, State)],
+    when: impl Fn(i64) -> DateTime<Utc>,
+) {
     let mut tx = ok!(store.begin());
     let mut current = ok!(tx.lock_order(order)).expect("the order exists");
     let mut seq = ok!(tx.last_seq(order));
     for &(event, to) in path {
         seq += 1;
-        ok!(tx.append_transition(&row(order, seq, event, current.state, to)));
+        let mut audit = row(order, seq, event, current.state, to);
+        audit.at = when(seq);
+        ok!(tx.append_transition(&audit));
         current.state = to;
     }
-    assert!(ok!(tx.update_order(&current, at(seq))));
+    assert!(ok!(tx.update_order(&current, when(seq))));
     ok!(tx.commit());
 }
 
@@ -300,14 +388,20 @@ fn checks(findings: &[Finding]) -> Vec<&str> {
 mod inbox;
 mod inventory;
 mod orders;
+mod payments;
+mod queries;
 mod shipments;
 mod trail;
+mod verify;
 
 use inbox::*;
 use inventory::*;
 use orders::*;
+use payments::*;
+use queries::*;
 use shipments::*;
 use trail::*;
+use verify::*;
 
 // The same suite on PostgreSQL: a throwaway cluster (or `DATABASE_URL`), a fresh
 // database per check.
@@ -320,23 +414,19 @@ async fn postgres() -> (order_core::PostgresStore, ()) {
 }
 
 fn postgres_raw(store: &order_core::PostgresStore) -> RawSql {
-    let pool = store.pool().clone();
+    let (exec, count) = pool_runners!(store.pool());
     RawSql {
-        exec: Arc::new(move |sql: String| {
-            let pool = pool.clone();
-            Box::pin(async move {
-                sqlx::query(&sql)
-                    .execute(&pool)
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            })
-        }),
+        exec,
+        count,
         lift_audit_guard: &[
             "ALTER TABLE order_transitions DISABLE TRIGGER order_transitions_append_only",
         ],
         lift_entity_guard: &[
             "ALTER TABLE entity_transitions DISABLE TRIGGER entity_transitions_append_only",
         ],
+        lift_ledger_guard: &[
+            "ALTER TABLE inventory_movements DISABLE TRIGGER inventory_movements_append_only",
+        ],
+        check_refusal: "violates check constraint",
     }
 }

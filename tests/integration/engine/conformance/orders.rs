@@ -2,6 +2,7 @@
 
 use super::*;
 
+/// Migrating again changes nothing and keeps the rows.
 pub(super) async fn migrate_is_idempotent(store: Arc<dyn Store>, _raw: RawSql) {
     ok!(store.migrate());
     let product = ok!(store.add_product("A", "Apple", 250, 10));
@@ -10,6 +11,7 @@ pub(super) async fn migrate_is_idempotent(store: Arc<dyn Store>, _raw: RawSql) {
     assert_verified(&*store).await;
 }
 
+/// Products and staff round-trip, and what neither may be is refused.
 pub(super) async fn catalog_and_staff(store: Arc<dyn Store>, _raw: RawSql) {
     assert_eq!(ok!(store.products()), []);
     let (a, b) = catalog(&*store).await;
@@ -27,6 +29,7 @@ pub(super) async fn catalog_and_staff(store: Arc<dyn Store>, _raw: RawSql) {
     assert_eq!(ok!(store.products()), [a.clone(), b.clone()]);
     assert_invalid(store.add_product("A", "X", 1, 1).await, "a repeated SKU");
     assert_invalid(store.add_product("N", "X", 1, -1).await, "negative stock");
+    assert_invalid(store.add_product("N", "X", -1, 1).await, "a negative price");
     assert_eq!(ok!(store.products()), [a, b]);
     // The initial stock is an `adjust` movement: the ledger sums to the counters.
     assert_verified(&*store).await;
@@ -44,9 +47,13 @@ pub(super) async fn catalog_and_staff(store: Arc<dyn Store>, _raw: RawSql) {
     let customer = store.add_staff("cleo", ActorKind::Customer).await;
     assert_invalid(customer, "a customer is not a staff role");
     assert_eq!(ok!(store.staff("cleo")), None);
+    let carrier = store.add_staff("cat", ActorKind::Carrier).await;
+    assert_invalid(carrier, "a carrier is not a staff role");
+    assert_eq!(ok!(store.staff("cat")), None);
 }
 
-pub(super) async fn create_order_prices_numbers_and_totals(store: Arc<dyn Store>, _raw: RawSql) {
+/// New orders are priced, numbered and totalled; refused ones leave nothing, not even a customer.
+pub(super) async fn create_order_prices_numbers_and_totals(store: Arc<dyn Store>, raw: RawSql) {
     let (a, b) = catalog(&*store).await;
     let mut new = NewOrder::new("ann@example.com", &[("A", 3), ("B", 1)]);
     new.shipping_address = Some("1 Main St".into());
@@ -59,6 +66,7 @@ pub(super) async fn create_order_prices_numbers_and_totals(store: Arc<dyn Store>
     assert_eq!(first.fulfillment_status, FulfillmentStatus::Unfulfilled);
     assert_eq!(first.shipping_address.as_deref(), Some("1 Main St"));
     assert_eq!(first.customer_email, "ann@example.com");
+    assert_eq!(first.number, format!("ORD-{:06}", first.id.0));
     assert_eq!((first.created_at, first.updated_at), (at(1), at(1)));
     assert_eq!(ok!(store.order(first.id)), Some(first.clone()));
     let items = ok!(store.items(first.id));
@@ -78,17 +86,31 @@ pub(super) async fn create_order_prices_numbers_and_totals(store: Arc<dyn Store>
     assert_ne!(other.customer, first.customer);
     assert!(first.id < second.id && second.id < other.id);
     assert_ne!(first.number, second.number);
+    // The numbers of a new database's orders start at 1.
+    let numbers = [first.number.as_str(), second.number.as_str()];
+    assert_eq!(numbers, ["ORD-000001", "ORD-000002"]);
     assert_eq!(second.total_cents, 2_000);
 
     // Refusals create nothing.
-    for (items, what) in [
-        (vec![("A", 1), ("NOPE", 1)], "an unknown SKU"),
-        (vec![("A", 0)], "a zero quantity"),
-        (vec![("B", 1), ("A", -2)], "a negative quantity"),
+    for (items, words, what) in [
+        (
+            vec![("A", 1), ("NOPE", 1)],
+            "unknown product `NOPE`",
+            "an unknown SKU",
+        ),
+        (vec![("A", 0)], "must be positive", "a zero quantity"),
+        (
+            vec![("B", 1), ("A", -2)],
+            "must be positive",
+            "a negative quantity",
+        ),
+        (vec![], "at least one line", "no lines"),
     ] {
         let new = NewOrder::new("cat@example.com", &items);
-        assert_invalid(store.create_order(&new, Pending, at(2)).await, what);
+        assert_invalid_saying(store.create_order(&new, Pending, at(2)).await, words, what);
     }
+    // Not even the new customer of a refused order stays.
+    assert_eq!(raw.count("SELECT COUNT(*) FROM customers").await, 2);
     assert_eq!(ok!(store.list(&OrderQuery::new())).len(), 3);
     let cat = OrderQuery::new().customer("cat@example.com");
     assert_eq!(ok!(store.list(&cat)), []);
@@ -97,9 +119,10 @@ pub(super) async fn create_order_prices_numbers_and_totals(store: Arc<dyn Store>
     assert_verified(&*store).await;
 }
 
+/// Neither a dropped nor a rolled-back transaction leaves any of its writes.
 pub(super) async fn a_dropped_or_rolled_back_transaction_leaves_nothing(
     store: Arc<dyn Store>,
-    _raw: RawSql,
+    raw: RawSql,
 ) {
     let (a, _) = catalog(&*store).await;
     let order = new_order(&*store, "ann@example.com", &[("A", 2)]).await;
@@ -134,10 +157,13 @@ pub(super) async fn a_dropped_or_rolled_back_transaction_leaves_nothing(
         assert_eq!(ok!(tx.reserved_by(id)), []);
         assert_eq!(ok!(tx.last_seq(id)), 0);
         ok!(tx.rollback());
+        // Notes have no reader in the store's API.
+        assert_eq!(raw.count("SELECT COUNT(*) FROM order_notes").await, 0);
     }
     assert_verified(&*store).await;
 }
 
+/// A commit persists, and `update_order` writes only over the version it was read at.
 pub(super) async fn commit_persists_and_update_order_compares_and_sets(
     store: Arc<dyn Store>,
     _raw: RawSql,
@@ -208,4 +234,52 @@ pub(super) async fn transition_reads_agree_with_the_calls_they_replace(
     assert_eq!((reads.items.len(), reads.last_seq), (0, 0));
     assert_eq!(reads.stock.map(|s| s.len()).unwrap_or(0), 0);
     ok!(tx.rollback());
+}
+
+/// A split child order takes over its parent's lines; each order's entry into a state is found.
+pub(super) async fn a_split_moves_lines_into_a_child_order(store: Arc<dyn Store>, _raw: RawSql) {
+    let (a, b) = catalog(&*store).await;
+    let id = new_order(&*store, "ann@example.com", &[("A", 2), ("B", 1)])
+        .await
+        .id;
+    let parent = step_at(&*store, id, (Confirm, Confirmed), 10).await;
+    let items = ok!(store.items(id));
+    let mut tx = ok!(store.begin());
+    ok!(tx.insert_shipment(id, "dhl", Some("T-1"), &[(items[0].id, 1)], at(20)));
+    let child = ok!(tx.insert_child_order(&parent, Confirmed, at(40)));
+    assert_eq!((child.parent, child.state), (Some(id), Confirmed));
+    assert_eq!(
+        (child.customer, child.total_cents, child.version),
+        (parent.customer, 0, 0)
+    );
+    assert_eq!(child.number, format!("ORD-{:06}", child.id.0));
+    ok!(tx.replace_items(child.id, &[(a.id, 1, 250)]));
+    ok!(tx.move_items(&[items[1].id], child.id));
+    let lines: Vec<(i64, String)> = ok!(tx.items(child.id))
+        .into_iter()
+        .map(|i| (i.line_no, i.sku))
+        .collect();
+    assert_eq!(lines, [(1, "A".to_owned()), (2, "B".to_owned())]);
+    assert_eq!(ok!(tx.items(id)).len(), 1);
+    // Refusals leave the transaction usable.
+    let unknown = tx.move_items(&[ItemId(999_999)], child.id).await;
+    assert_invalid(unknown, "moving a line that does not exist");
+    let shipped = tx.replace_items(id, &[(b.id, 1, 1_000)]).await;
+    assert_invalid(shipped, "replacing a shipped line away");
+
+    // When each order entered its state: by a transition, or at creation.
+    for (order, state, entered) in [
+        (id, Confirmed, Some(at(10))),
+        (id, Pending, Some(at(0))),
+        (id, Paid, None),
+        (child.id, Confirmed, Some(at(40))),
+        (OrderId(999_999), Pending, None),
+    ] {
+        assert_eq!(ok!(tx.entered_at(order, state)), entered, "{order} {state}");
+    }
+    ok!(tx.commit());
+    assert_eq!(ok!(store.shipments(id)).len(), 1);
+    assert_eq!(ok!(store.items(child.id)).len(), 2);
+    assert_eq!(ok!(store.order(OrderId(999_999))), None);
+    assert_verified(&*store).await;
 }
