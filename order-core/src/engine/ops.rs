@@ -46,14 +46,20 @@ impl Engine {
             .await?)
     }
 
-    /// Begins a transaction, locks the order and checks that `operation` is allowed in
-    /// its state.
-    async fn open(&self, id: OrderId, operation: Operation) -> Result<(Tx, Order), OperationError> {
+    /// Begins a transaction and locks the order, which must exist.
+    pub(super) async fn lock(&self, id: OrderId) -> Result<(Tx, Order), OperationError> {
         let mut tx = self.store.begin().await?;
         let order = tx
             .lock_order(id)
             .await?
             .ok_or(OperationError::OrderNotFound(id))?;
+        Ok((tx, order))
+    }
+
+    /// Begins a transaction, locks the order and checks that `operation` is allowed in
+    /// its state.
+    async fn open(&self, id: OrderId, operation: Operation) -> Result<(Tx, Order), OperationError> {
+        let (tx, order) = self.lock(id).await?;
         if !order.state.allows(operation) {
             return Err(OperationError::NotAllowed {
                 operation,
@@ -287,11 +293,7 @@ impl Engine {
 
     /// The warehouse received the order's shipped units back.
     pub async fn receive_return(&self, id: OrderId) -> Result<(), OperationError> {
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(id)
-            .await?
-            .ok_or(OperationError::OrderNotFound(id))?;
+        let (mut tx, mut order) = self.lock(id).await?;
         if order.state != State::Returned {
             return Err(OperationError::Invalid(format!(
                 "order {id} is `{}`; returns are received in `returned`",
@@ -308,11 +310,7 @@ impl Engine {
     /// The processor reports that the order's last refund was reversed (charged back
     /// to the shop's favour), which allows the `reverse_refund` override.
     pub async fn refund_reversed(&self, id: OrderId) -> Result<(), OperationError> {
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(id)
-            .await?
-            .ok_or(OperationError::OrderNotFound(id))?;
+        let (mut tx, mut order) = self.lock(id).await?;
         let refunds = tx.refunds(id).await?;
         let Some(last) = refunds.iter().rev().find(|r| r.state == "succeeded") else {
             return Err(OperationError::Invalid(format!(
@@ -411,11 +409,7 @@ impl Engine {
         result: Result<crate::payment::Authorization, PaymentError>,
     ) -> Result<PaymentAttempt, OperationError> {
         let id = payment.order;
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(id)
-            .await?
-            .ok_or(OperationError::OrderNotFound(id))?;
+        let (mut tx, mut order) = self.lock(id).await?;
         let current = tx
             .payments(id)
             .await?

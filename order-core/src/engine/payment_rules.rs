@@ -30,8 +30,6 @@ pub struct PaymentStep<'a> {
     /// The sequence number this transition gets in the payment's trail.
     pub seq: i64,
     pub now: DateTime<Utc>,
-    /// The state the transition enters, once chosen.
-    pub to: Option<State>,
     /// External effects completed so far, for the caller to undo if its transaction
     /// fails.
     pub(crate) effects: &'a mut Vec<Effect>,
@@ -44,7 +42,6 @@ impl std::fmt::Debug for PaymentStep<'_> {
             .field("order", &self.order.id)
             .field("payment", &self.payment.id)
             .field("seq", &self.seq)
-            .field("to", &self.to)
             .finish_non_exhaustive()
     }
 }

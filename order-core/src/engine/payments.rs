@@ -224,11 +224,7 @@ impl Engine {
         })?;
         let recorded: Result<(), OperationError> = async {
             let now = self.clock.now();
-            let mut tx = self.store.begin().await?;
-            let mut locked = tx
-                .lock_order(order)
-                .await?
-                .ok_or(OperationError::OrderNotFound(order))?;
+            let (mut tx, mut locked) = self.lock(order).await?;
             let Some(mut row) = tx
                 .payments(order)
                 .await?
@@ -295,7 +291,6 @@ impl Engine {
             command,
             seq,
             now: run.now,
-            to: None,
             effects: run.effects,
             order_notified: false,
         };
@@ -307,7 +302,6 @@ impl Engine {
                 Err(Unchosen::Refused(refusal)) => return Err(refusal.into()),
                 Err(Unchosen::Error(error)) => return Err(error),
             };
-        step.to = Some(spec.to);
         let rules = PaymentRules::new();
         for action in spec.actions.iter().chain(machine::hook_actions(spec)) {
             use crate::payment::machine::Actions as _;

@@ -304,11 +304,7 @@ impl Engine {
     ) -> Result<Handled, OperationError> {
         let command = command.external_id(&event.external_id);
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(payment.order)
-            .await?
-            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        let (mut tx, mut order) = self.lock(payment.order).await?;
         match self
             .step_payment_in(tx.as_mut(), &mut order, payment, &command, now)
             .await
@@ -342,11 +338,7 @@ impl Engine {
             return Ok(Handled::InStep);
         }
         let refund = refund.clone();
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(refund.order)
-            .await?
-            .ok_or(OperationError::OrderNotFound(refund.order))?;
+        let (mut tx, mut order) = self.lock(refund.order).await?;
         self.reverse_refund_in(tx.as_mut(), &mut order, &refund)
             .await?;
         self.close(tx, &order).await?;

@@ -178,11 +178,7 @@ impl Engine {
         balance: Balance,
     ) -> Result<bool, OperationError> {
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(payment.order)
-            .await?
-            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        let (mut tx, mut order) = self.lock(payment.order).await?;
         let Some(mut row) = tx
             .payments(payment.order)
             .await?
@@ -217,11 +213,7 @@ impl Engine {
     /// Releases an authorization nobody will capture.
     async fn void_payment(&self, payment: Payment) -> Result<(), OperationError> {
         let now = self.clock.now();
-        let mut tx = self.store.begin().await?;
-        let mut order = tx
-            .lock_order(payment.order)
-            .await?
-            .ok_or(OperationError::OrderNotFound(payment.order))?;
+        let (mut tx, mut order) = self.lock(payment.order).await?;
         let void = PaymentCommand::new(PaymentEvent::Void, PaymentActor::System)
             .key(format!("order-{}-void-{}", payment.order, payment.id));
         self.step_payment_in(tx.as_mut(), &mut order, payment, &void, now)

@@ -158,3 +158,83 @@ pub(super) const INBOX_DONE: &str = "UPDATE inbox SET processed_at = $1, outcome
 pub(super) const SAVEPOINT: &str = "SAVEPOINT bulk_order";
 pub(super) const RELEASE_SAVEPOINT: &str = "RELEASE SAVEPOINT bulk_order";
 pub(super) const ROLLBACK_TO_SAVEPOINT: &str = "ROLLBACK TO SAVEPOINT bulk_order";
+
+// The binds of the statements with many parameters, written once beside their SQL so
+// that the `$n` numbering and the bind order cannot drift apart between the adapters.
+// Macros, as `decode::bind_parcels!` is, because each adapter's query has its own
+// database type and a function over both would need sqlx's encoding bounds.
+
+/// [`UPDATE_ORDER`] of `order` at `at`.
+macro_rules! update_order {
+    ($order:expr, $at:expr) => {{
+        let order: &$crate::types::Order = $order;
+        sqlx::query($crate::store::statements::UPDATE_ORDER)
+            .bind(order.state.as_str())
+            .bind(order.payment_status.as_str())
+            .bind(order.fulfillment_status.as_str())
+            .bind(order.shipping_address.as_deref())
+            .bind(order.total_cents)
+            .bind($at)
+            .bind(order.id.0)
+            .bind(order.version)
+    }};
+}
+pub(super) use update_order;
+
+/// [`UPDATE_PAYMENT`] of `payment` at `at`.
+macro_rules! update_payment {
+    ($payment:expr, $at:expr) => {{
+        let payment: &$crate::types::Payment = $payment;
+        sqlx::query($crate::store::statements::UPDATE_PAYMENT)
+            .bind(&payment.state)
+            .bind(payment.amount_cents)
+            .bind(&payment.idempotency_key)
+            .bind(payment.processor_ref.as_deref())
+            .bind(payment.failure_code.as_deref())
+            .bind(payment.fraud_review)
+            .bind($at)
+            .bind(payment.id.0)
+    }};
+}
+pub(super) use update_payment;
+
+/// [`INSERT_REFUND`] of `refund` at `at`.
+macro_rules! insert_refund {
+    ($refund:expr, $at:expr) => {{
+        let refund: &$crate::types::Refund = $refund;
+        sqlx::query($crate::store::statements::INSERT_REFUND)
+            .bind(refund.order.0)
+            .bind(refund.payment.0)
+            .bind(refund.amount_cents)
+            .bind(&refund.state)
+            .bind(refund.reason.as_deref())
+            .bind(&refund.idempotency_key)
+            .bind(refund.processor_ref.as_deref())
+            .bind($at)
+    }};
+}
+pub(super) use insert_refund;
+
+/// [`INSERT_ENTITY_TRANSITION`] of `row`, its metadata as the adapter stores JSON.
+macro_rules! insert_entity_transition {
+    ($row:expr, $metadata:expr) => {{
+        let row: &$crate::store::NewEntityTransition<'_> = $row;
+        sqlx::query($crate::store::statements::INSERT_ENTITY_TRANSITION)
+            .bind(row.machine)
+            .bind(row.entity)
+            .bind(row.order.0)
+            .bind(row.seq)
+            .bind(row.event)
+            .bind(row.from)
+            .bind(row.to)
+            .bind(row.actor_kind)
+            .bind(row.actor_id)
+            .bind(row.reason)
+            .bind(row.is_override)
+            .bind(row.machine_hash)
+            .bind(row.external_id)
+            .bind($metadata)
+            .bind(row.at)
+    }};
+}
+pub(super) use insert_entity_transition;

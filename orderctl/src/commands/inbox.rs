@@ -107,23 +107,15 @@ fn parse_events<T: Webhook>(text: &str, source: &str) -> Result<Vec<T>, UsageErr
     }
 }
 
-/// One received carrier event, as `inbox receive --json` prints it.
+/// One received event, as `inbox receive --json` prints it: a carrier's names its
+/// parcel by tracking number, a processor's its payment by reference.
 #[derive(Serialize)]
 struct Received<'a> {
     external_id: &'a str,
-    tracking_number: &'a str,
-    kind: &'a str,
-    sequence: u32,
-    /// `stored`, or `duplicate` when the inbox already held it.
-    result: &'static str,
-}
-
-/// One received processor event, as `inbox receive --source processor --json` prints
-/// it.
-#[derive(Serialize)]
-struct ReceivedPayment<'a> {
-    external_id: &'a str,
-    reference: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
     kind: &'a str,
     sequence: u32,
     /// `stored`, or `duplicate` when the inbox already held it.
@@ -154,26 +146,14 @@ async fn receive_carrier(ctx: &Context, events: Vec<CarrierEvent>) -> anyhow::Re
         let new = engine.receive_carrier_event(event).await?;
         received.push(Received {
             external_id: &event.external_id,
-            tracking_number: &event.tracking_number,
+            tracking_number: Some(&event.tracking_number),
+            reference: None,
             kind: event.kind.as_str(),
             sequence: event.sequence,
             result: stored(new),
         });
     }
-    if ctx.json {
-        return print_json(&received);
-    }
-    for r in &received {
-        outln!(
-            "{} ({} #{} of {}): {}",
-            r.external_id,
-            r.kind,
-            r.sequence,
-            r.tracking_number,
-            r.result
-        )?;
-    }
-    Ok(())
+    print_received(ctx, &received)
 }
 
 async fn receive_processor(ctx: &Context, events: Vec<ProcessorEvent>) -> anyhow::Result<()> {
@@ -181,24 +161,30 @@ async fn receive_processor(ctx: &Context, events: Vec<ProcessorEvent>) -> anyhow
     let mut received = Vec::with_capacity(events.len());
     for event in &events {
         let new = engine.receive_processor_event(event).await?;
-        received.push(ReceivedPayment {
+        received.push(Received {
             external_id: &event.external_id,
-            reference: &event.reference,
+            tracking_number: None,
+            reference: Some(&event.reference),
             kind: event.kind.as_str(),
             sequence: event.sequence,
             result: stored(new),
         });
     }
+    print_received(ctx, &received)
+}
+
+/// `ID (KIND #SEQ of PARCEL-OR-PAYMENT): stored|duplicate`, one line each, or JSON.
+fn print_received(ctx: &Context, received: &[Received<'_>]) -> anyhow::Result<()> {
     if ctx.json {
         return print_json(&received);
     }
-    for r in &received {
+    for r in received {
         outln!(
             "{} ({} #{} of {}): {}",
             r.external_id,
             r.kind,
             r.sequence,
-            r.reference,
+            r.tracking_number.or(r.reference).unwrap_or_default(),
             r.result
         )?;
     }

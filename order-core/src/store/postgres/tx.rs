@@ -278,15 +278,7 @@ impl StoreTx for PostgresTx {
 
     async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()> {
         let done = in_savepoint!(self.conn(), |conn| {
-            sqlx::query(statements::UPDATE_PAYMENT)
-                .bind(&payment.state)
-                .bind(payment.amount_cents)
-                .bind(&payment.idempotency_key)
-                .bind(payment.processor_ref.as_deref())
-                .bind(payment.failure_code.as_deref())
-                .bind(payment.fraud_review)
-                .bind(at)
-                .bind(payment.id.0)
+            statements::update_payment!(payment, at)
                 .execute(conn)
                 .map_err_refused(|| format!("cannot write payment {}", payment.id))
         })?;
@@ -302,15 +294,7 @@ impl StoreTx for PostgresTx {
 
     async fn insert_refund(&mut self, refund: &Refund, at: DateTime<Utc>) -> Result<()> {
         in_savepoint!(self.conn(), |conn| {
-            sqlx::query(statements::INSERT_REFUND)
-                .bind(refund.order.0)
-                .bind(refund.payment.0)
-                .bind(refund.amount_cents)
-                .bind(&refund.state)
-                .bind(refund.reason.as_deref())
-                .bind(&refund.idempotency_key)
-                .bind(refund.processor_ref.as_deref())
-                .bind(at)
+            statements::insert_refund!(refund, at)
                 .execute(conn)
                 .map_err_refused(|| {
                     format!(
@@ -385,22 +369,7 @@ impl StoreTx for PostgresTx {
 
     async fn append_entity_transition(&mut self, row: &NewEntityTransition<'_>) -> Result<()> {
         in_savepoint!(self.conn(), |conn| {
-            sqlx::query(statements::INSERT_ENTITY_TRANSITION)
-                .bind(row.machine)
-                .bind(row.entity)
-                .bind(row.order.0)
-                .bind(row.seq)
-                .bind(row.event)
-                .bind(row.from)
-                .bind(row.to)
-                .bind(row.actor_kind)
-                .bind(row.actor_id)
-                .bind(row.reason)
-                .bind(row.is_override)
-                .bind(row.machine_hash)
-                .bind(row.external_id)
-                .bind(row.metadata)
-                .bind(row.at)
+            statements::insert_entity_transition!(row, row.metadata)
                 .execute(conn)
                 .map_err_refused(|| statements::audit_row_refused(row))
         })?;

@@ -49,15 +49,7 @@ pub(super) async fn update_order(
     order: &Order,
     at: DateTime<Utc>,
 ) -> Result<bool> {
-    let done = sqlx::query(statements::UPDATE_ORDER)
-        .bind(order.state.as_str())
-        .bind(order.payment_status.as_str())
-        .bind(order.fulfillment_status.as_str())
-        .bind(order.shipping_address.as_deref())
-        .bind(order.total_cents)
-        .bind(at)
-        .bind(order.id.0)
-        .bind(order.version)
+    let done = statements::update_order!(order, at)
         .execute(conn)
         .await
         .map_err(|err| refused(err, || format!("cannot write order {}", order.id)))?;

@@ -230,15 +230,7 @@ impl StoreTx for SqliteTx {
     }
 
     async fn update_payment(&mut self, payment: &Payment, at: DateTime<Utc>) -> Result<()> {
-        let done = sqlx::query(statements::UPDATE_PAYMENT)
-            .bind(&payment.state)
-            .bind(payment.amount_cents)
-            .bind(&payment.idempotency_key)
-            .bind(payment.processor_ref.as_deref())
-            .bind(payment.failure_code.as_deref())
-            .bind(payment.fraud_review)
-            .bind(at)
-            .bind(payment.id.0)
+        let done = statements::update_payment!(payment, at)
             .execute(self.conn())
             .await
             .map_err(|err| refused(err, || format!("cannot write payment {}", payment.id)))?;
@@ -253,15 +245,7 @@ impl StoreTx for SqliteTx {
     }
 
     async fn insert_refund(&mut self, refund: &Refund, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(statements::INSERT_REFUND)
-            .bind(refund.order.0)
-            .bind(refund.payment.0)
-            .bind(refund.amount_cents)
-            .bind(&refund.state)
-            .bind(refund.reason.as_deref())
-            .bind(&refund.idempotency_key)
-            .bind(refund.processor_ref.as_deref())
-            .bind(at)
+        statements::insert_refund!(refund, at)
             .execute(self.conn())
             .await
             .map_err(|err| {

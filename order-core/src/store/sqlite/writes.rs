@@ -168,22 +168,7 @@ pub(super) async fn entity_transition(
     row: &NewEntityTransition<'_>,
     metadata: &str,
 ) -> Result<()> {
-    sqlx::query(statements::INSERT_ENTITY_TRANSITION)
-        .bind(row.machine)
-        .bind(row.entity)
-        .bind(row.order.0)
-        .bind(row.seq)
-        .bind(row.event)
-        .bind(row.from)
-        .bind(row.to)
-        .bind(row.actor_kind)
-        .bind(row.actor_id)
-        .bind(row.reason)
-        .bind(row.is_override)
-        .bind(row.machine_hash)
-        .bind(row.external_id)
-        .bind(metadata)
-        .bind(row.at)
+    statements::insert_entity_transition!(row, metadata)
         .execute(conn)
         .await
         .map_err(|err| refused(err, || statements::audit_row_refused(row)))?;
